@@ -1,0 +1,3 @@
+"""CentralCloud: package knowledge over NATS."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from centralcloud import cli
+
+sys.exit(cli.main())

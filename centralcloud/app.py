@@ -1,0 +1,152 @@
+"""Runtime wiring for `centralcloud serve`: embedded servers, database, NATS, sources, service.
+
+Everything is entered into one AsyncExitStack, so shutdown runs in reverse order of
+start-up: stop taking requests, finish those in flight, close NATS, HTTP and the
+database pool, then stop the embedded servers. SIGINT and SIGTERM start that shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import urllib.parse
+from collections.abc import Callable
+
+import aiohttp
+import nats
+
+from centralcloud import __version__, cache, catalog, config, db, embedded, errors, migrations, service
+from centralcloud.sources import base, npm, pypi, registries
+
+logger = logging.getLogger(__name__)
+
+
+def http_policy(settings: config.Settings) -> base.HttpPolicy:
+    agent = f"centralcloud/{__version__} (+package knowledge service"
+    agent += f"; {settings.contact})" if settings.contact else ")"
+    return base.HttpPolicy(timeout=settings.http_timeout, user_agent=agent)
+
+
+def build_sources(settings: config.Settings, session: aiohttp.ClientSession) -> dict[str, base.Source]:
+    """One adapter per ecosystem whose endpoint is known; a missing one is logged, not fatal."""
+    policy = http_policy(settings)
+    found: dict[str, base.Source] = {}
+    makers: dict[str, tuple[Callable[[], str], type[base.Source]]] = {
+        "npm": (lambda: settings.npm_url or registries.npm_registry_url(), npm.NpmSource),
+        "pypi": (lambda: settings.pypi_url or registries.pypi_url(), pypi.PypiSource),
+    }
+    for ecosystem, (locate, adapter) in makers.items():
+        try:
+            url = locate()
+        except errors.ConfigError as err:
+            logger.warning("%s source disabled: %s", ecosystem, err.message, extra={"action": "configure", "ecosystem": ecosystem})
+            continue
+        found[ecosystem] = adapter(session=session, base_url=url, policy=policy)
+    return found
+
+
+def nats_host_port(url: str) -> tuple[str, int]:
+    parsed = urllib.parse.urlsplit(url)
+    return parsed.hostname or "127.0.0.1", parsed.port or 4222
+
+
+async def run(
+    settings: config.Settings, *, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None
+) -> None:
+    """Serve until `stop` is set (or SIGINT/SIGTERM arrives)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    async with contextlib.AsyncExitStack() as stack:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, stop.set)
+                stack.callback(loop.remove_signal_handler, signum)
+
+        database_url = settings.database_url
+        if settings.use_embedded_postgres:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            postgres = embedded.EmbeddedPostgres(data_dir=settings.data_dir)
+            stack.push_async_callback(postgres.stop)
+            database_url = await postgres.start()
+            logger.info("embedded PostgreSQL ready in %s", settings.data_dir / "postgres", extra={"action": "start"})
+        nats_url = settings.nats_url
+        if settings.use_embedded_nats:
+            host, port = nats_host_port(settings.nats_url)
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            server = embedded.EmbeddedNats(host=host, port=port, data_dir=settings.data_dir)
+            stack.push_async_callback(server.stop)
+            nats_url = await server.start()
+            logger.info("embedded nats-server listening on %s", nats_url, extra={"action": "start"})
+        assert database_url is not None
+
+        database = await db.Database.connect(database_url)
+        stack.push_async_callback(database.close)
+        applied = await migrations.migrate(database)
+        if applied:
+            logger.info("migrations applied: %s", applied, extra={"action": "migrate"})
+
+        client = await connect_nats(nats_url)
+        stack.push_async_callback(_close_nats, client)
+
+        session = aiohttp.ClientSession()
+        stack.push_async_callback(session.close)
+        sources = build_sources(settings, session)
+
+        the_catalog = catalog.Catalog(
+            database=database,
+            sources=sources,
+            read_cache=cache.ReadCache(ttl=settings.cache_ttl, max_size=settings.cache_size),
+            request_timeout=settings.request_timeout,
+        )
+        limits = service.Limits(max_request_bytes=settings.max_request_bytes, max_concurrency=settings.max_concurrency)
+        handlers = service.Handlers(the_catalog)
+        the_service = await service.start(
+            client, handlers=handlers.table(), limits=limits, queue_group=settings.queue_group
+        )
+        stack.push_async_callback(service.stop, the_service, limits)
+        logger.info(
+            "centralcloud %s serving on %s (sources: %s)", __version__, nats_url, ", ".join(sorted(sources)) or "none",
+            extra={"action": "serve"},
+        )
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        logger.info("shutting down", extra={"action": "stop"})
+
+
+async def connect_nats(url: str) -> nats.aio.client.Client:
+    async def on_error(err: Exception) -> None:
+        logger.warning("NATS: %s", err, extra={"action": "nats"})
+
+    try:
+        return await nats.connect(
+            url, name="centralcloud", error_cb=on_error, max_reconnect_attempts=-1, connect_timeout=5,
+            allow_reconnect=True,
+        )
+    except Exception as err:
+        raise errors.ConfigError(
+            f"cannot connect to NATS at {url}: {err}; start a nats-server there or set CENTRALCLOUD_NATS_URL"
+        ) from err
+
+
+async def _close_nats(client: nats.aio.client.Client) -> None:
+    with contextlib.suppress(Exception):
+        await client.drain()
+    with contextlib.suppress(Exception):
+        await client.close()
+
+
+async def migrate_only(settings: config.Settings) -> list[int]:
+    async with contextlib.AsyncExitStack() as stack:
+        database_url = settings.database_url
+        if settings.use_embedded_postgres:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            postgres = embedded.EmbeddedPostgres(data_dir=settings.data_dir)
+            stack.push_async_callback(postgres.stop)
+            database_url = await postgres.start()
+        assert database_url is not None
+        database = await db.Database.connect(database_url)
+        stack.push_async_callback(database.close)
+        return await migrations.migrate(database)

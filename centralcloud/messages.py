@@ -1,0 +1,250 @@
+"""Every message on the wire, as msgspec Structs.
+
+Requests are decoded strictly (unknown fields and wrong types are 400s); replies are
+encoded from these types. The docstring under each field becomes its description in
+the JSON Schemas under `schemas/` (see `centralcloud.schemas`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import msgspec
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=214)]
+EcosystemName = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+Purl = Annotated[str, msgspec.Meta(min_length=5, max_length=512)]
+
+
+class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of request messages."""
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    """What went wrong."""
+
+    code: str
+    """Stable machine-readable kind: bad_request, invalid_name, unknown_ecosystem, payload_too_large, not_found, source_unavailable, bad_response, deadline_exceeded, internal."""
+    message: str
+    """Human-readable explanation."""
+    status: int
+    """The same status as the Nats-Service-Error-Code header (400, 404, 409, 500, 503, 504)."""
+    details: dict[str, Any] = {}
+    """Extra context such as the source that failed or the offending field."""
+
+
+class ErrorReply(msgspec.Struct, kw_only=True):
+    """The body of every error reply (the Nats-Service-Error headers carry the same code)."""
+
+    error: ErrorBody
+    """The error."""
+
+
+class PackageName(Request):
+    """A package named either by ecosystem and name or by package URL."""
+
+    ecosystem: EcosystemName | None = None
+    """npm, cargo, hex or pypi (purl types)."""
+    name: Name | None = None
+    """The package name as the ecosystem spells it (scoped npm names as @scope/name)."""
+    purl: Purl | None = None
+    """A package URL such as pkg:npm/express or pkg:pypi/django; instead of ecosystem and name."""
+
+
+class PackageGetRequest(PackageName):
+    """centralcloud.packages.get: facts about one package."""
+
+    max_versions: Annotated[int, msgspec.Meta(ge=0, le=10000)] = 1000
+    """At most this many versions in the reply, newest first."""
+
+
+class VersionInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One version of a package."""
+
+    number: str
+    """Version string."""
+    published_at: dt.datetime | None = None
+    """Publication time (UTC)."""
+    prerelease: bool = False
+    """A pre-release by the ecosystem's rules."""
+    yanked: bool = False
+    """Withdrawn by its publisher (yanked or retired)."""
+    yanked_reason: str | None = None
+    """Why it was withdrawn."""
+    deprecated: bool = False
+    """Marked deprecated."""
+    deprecated_reason: str | None = None
+    """The deprecation message."""
+
+
+class DependencyInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A declared dependency."""
+
+    ecosystem: str
+    """Ecosystem of the dependency."""
+    name: str
+    """Name of the dependency."""
+    requirement: str
+    """Version requirement as declared."""
+    kind: str
+    """runtime, dev, optional, peer or build."""
+    optional: bool = False
+    """Only installed on request."""
+    condition: str | None = None
+    """Extra, feature or marker that activates it."""
+
+
+class RepositoryInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Facts about the package's source repository."""
+
+    url: str
+    """Normalized repository URL."""
+    stars: int | None = None
+    """Stars (GitHub)."""
+    forks: int | None = None
+    """Forks."""
+    open_issues: int | None = None
+    """Open issues."""
+    pushed_at: dt.datetime | None = None
+    """Last push."""
+    archived: bool | None = None
+    """Archived (read-only) repository."""
+
+
+class PackageReply(msgspec.Struct, kw_only=True):
+    """centralcloud.packages.get reply."""
+
+    ecosystem: str
+    """npm, cargo, hex or pypi."""
+    name: str
+    """Normalized name."""
+    purl: str
+    """Package URL."""
+    display_name: str
+    """Name as the registry displays it."""
+    description: str | None
+    """Short description."""
+    latest_version: str | None
+    """The registry's own latest version (npm dist-tag latest; newest stable, non-yanked release elsewhere)."""
+    licenses: list[str]
+    """Licenses of the latest version."""
+    keywords: list[str]
+    """Keywords."""
+    classifiers: list[str]
+    """Trove classifiers or categories."""
+    homepage: str | None
+    """Homepage."""
+    repository_url: str | None
+    """Source repository."""
+    documentation_url: str | None
+    """Documentation."""
+    deprecated: bool
+    """The package as a whole is deprecated or retired."""
+    deprecated_reason: str | None
+    """Why."""
+    downloads: int | None
+    """Total downloads where the registry says."""
+    repository: RepositoryInfo | None
+    """Repository facts once synced."""
+    dependencies: list[DependencyInfo]
+    """Declared dependencies of the latest version."""
+    versions: list[VersionInfo]
+    """Versions, newest first (at most max_versions)."""
+    versions_total: int
+    """How many versions the package has in all."""
+    synced_at: dt.datetime | None
+    """When these facts were last fetched from the registry."""
+
+
+class SearchRequest(Request):
+    """centralcloud.packages.search: find packages by what they do."""
+
+    query: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    """Words describing what the package does or its name."""
+    ecosystem: EcosystemName | None = None
+    """Restrict to one ecosystem."""
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
+    """Number of hits to return."""
+
+
+class SearchHit(msgspec.Struct, kw_only=True):
+    """One search result with its key facts."""
+
+    ecosystem: str
+    """Ecosystem."""
+    name: str
+    """Name."""
+    purl: str
+    """Package URL."""
+    description: str | None
+    """Short description."""
+    latest_version: str | None
+    """Latest version."""
+    licenses: list[str]
+    """Licenses."""
+    repository_url: str | None
+    """Source repository."""
+    downloads: int | None
+    """Downloads, where known."""
+    stars: int | None
+    """Repository stars, where known."""
+    deprecated: bool
+    """Deprecated."""
+    score: float
+    """Relevance blended with popularity; higher is better."""
+
+
+class SearchReply(msgspec.Struct, kw_only=True):
+    """centralcloud.packages.search reply."""
+
+    query: str
+    """The query as received."""
+    hits: list[SearchHit]
+    """Matches, best first."""
+
+
+class RequestPackagesRequest(Request):
+    """centralcloud.packages.request: ask the sync to keep packages fresh."""
+
+    packages: Annotated[list[PackageName], msgspec.Meta(min_length=1, max_length=1000)]
+    """The packages, each by ecosystem and name or by purl."""
+
+
+class AcceptedPackage(msgspec.Struct, kw_only=True):
+    """A package accepted for syncing."""
+
+    ecosystem: str
+    """Ecosystem."""
+    name: str
+    """Normalized name."""
+    purl: str
+    """Package URL."""
+
+
+class RejectedPackage(msgspec.Struct, kw_only=True):
+    """A package that was not accepted, and why."""
+
+    index: int
+    """Position in the request's packages list."""
+    input: PackageName
+    """What was sent."""
+    error: ErrorBody
+    """Why it was rejected."""
+
+
+class RequestPackagesReply(msgspec.Struct, kw_only=True):
+    """centralcloud.packages.request reply."""
+
+    accepted: list[AcceptedPackage]
+    """Packages recorded for syncing."""
+    rejected: list[RejectedPackage]
+    """Packages refused, with reasons."""
+
+
+# Subject → (request type, reply type); the schema generator and the service both read this.
+ENDPOINTS: dict[str, tuple[type[msgspec.Struct], type[msgspec.Struct]]] = {
+    "centralcloud.packages.get": (PackageGetRequest, PackageReply),
+    "centralcloud.packages.search": (SearchRequest, SearchReply),
+    "centralcloud.packages.request": (RequestPackagesRequest, RequestPackagesReply),
+}

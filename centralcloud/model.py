@@ -1,0 +1,143 @@
+"""The normalized model every source maps its registry's JSON into.
+
+Adapters produce these; the store writes them; replies are built from what the
+store reads back. Ecosystem names are the purl types: npm, cargo, hex, pypi.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import msgspec
+
+Ecosystem = Literal["npm", "cargo", "hex", "pypi"]
+ECOSYSTEMS: tuple[str, ...] = ("npm", "cargo", "hex", "pypi")
+
+DependencyKind = Literal["runtime", "dev", "optional", "peer", "build"]
+
+
+class Dependency(msgspec.Struct, frozen=True, kw_only=True):
+    """A dependency declared by one version of a package."""
+
+    name: str
+    """Normalized name of the package depended upon."""
+    ecosystem: str
+    """Ecosystem of the package depended upon (normally the depender's own)."""
+    requirement: str
+    """The version requirement exactly as declared ("^4.17.0", ">=2.0,<3", "~> 1.7")."""
+    kind: DependencyKind = "runtime"
+    """runtime, dev, optional, peer or build."""
+    optional: bool = False
+    """True when the dependency is only pulled in on request (extras, optional peers, features)."""
+    condition: str | None = None
+    """Extra, feature or environment marker that activates it, when there is one."""
+
+
+class Version(msgspec.Struct, frozen=True, kw_only=True):
+    """One published version of a package."""
+
+    number: str
+    """The version string as the registry spells it."""
+    published_at: dt.datetime | None = None
+    """When it was published (UTC), if the registry says."""
+    prerelease: bool = False
+    """True for alpha/beta/rc/dev releases by the ecosystem's own rules."""
+    yanked: bool = False
+    """Withdrawn by its publisher (PyPI/crates.io yanked, Hex retired)."""
+    yanked_reason: str | None = None
+    """Why it was withdrawn, when given."""
+    deprecated: bool = False
+    """Marked deprecated (npm's per-version `deprecated`)."""
+    deprecated_reason: str | None = None
+    """The deprecation message, when given."""
+    licenses: tuple[str, ...] = ()
+    """Licenses declared by this version, when they differ per version."""
+    dependencies: tuple[Dependency, ...] | None = None
+    """Declared dependencies; None when the source did not say (not fetched), () when none."""
+
+
+class SourceAdvisory(msgspec.Struct, frozen=True, kw_only=True):
+    """An advisory a package registry carries itself (PyPI's `vulnerabilities`)."""
+
+    id: str
+    """The advisory's id at its source (PYSEC-…, GHSA-…, OSV id)."""
+    aliases: tuple[str, ...] = ()
+    """Other ids of the same advisory (CVE-…, GHSA-…)."""
+    summary: str | None = None
+    """One-line summary."""
+    details: str | None = None
+    """Long description."""
+    fixed_in: tuple[str, ...] = ()
+    """Versions that fix it."""
+    affected_versions: tuple[str, ...] = ()
+    """Versions the source lists as affected."""
+    link: str | None = None
+    """Where to read more."""
+    withdrawn: dt.datetime | None = None
+    """When it was withdrawn, if it was."""
+
+
+class PackageFacts(msgspec.Struct, kw_only=True):
+    """Everything one registry says about one package."""
+
+    ecosystem: str
+    """npm, cargo, hex or pypi."""
+    name: str
+    """Normalized name (PEP 503 for PyPI, lower-case for npm/cargo/hex)."""
+    display_name: str
+    """The name as the registry displays it."""
+    description: str | None = None
+    """Short description."""
+    keywords: tuple[str, ...] = ()
+    """Keywords or tags declared by the publisher."""
+    classifiers: tuple[str, ...] = ()
+    """Trove classifiers (PyPI) or categories (crates.io)."""
+    licenses: tuple[str, ...] = ()
+    """License identifiers or names of the latest version."""
+    homepage: str | None = None
+    """Homepage link."""
+    repository_url: str | None = None
+    """Source repository link, normalized to https where recognizable."""
+    documentation_url: str | None = None
+    """Documentation link."""
+    latest_version: str | None = None
+    """The registry's own notion of latest (npm dist-tag latest; newest stable non-yanked elsewhere)."""
+    deprecated: bool = False
+    """The package as a whole is deprecated or retired."""
+    deprecated_reason: str | None = None
+    """Why, when given."""
+    downloads: int | None = None
+    """Total downloads, when the registry says."""
+    recent_downloads: int | None = None
+    """Recent downloads (last 90 days or the registry's own window), when given."""
+    peer_frameworks: tuple[str, ...] = ()
+    """Peer dependencies of the latest version: frameworks the package plugs into."""
+    versions: tuple[Version, ...] = ()
+    """Every version the registry lists."""
+    advisories: tuple[SourceAdvisory, ...] = ()
+    """Advisories the registry itself attaches to the package."""
+    extra: dict[str, object] = msgspec.field(default_factory=dict)
+    """Source-specific facts kept for later use (crates.io features, hex build tools)."""
+
+
+class FetchResult(msgspec.Struct, kw_only=True):
+    """What an adapter's fetch returns."""
+
+    package: PackageFacts | None
+    """The facts, or None when the source answered 304 Not Modified."""
+    etag: str | None = None
+    """The validator to send as If-None-Match next time."""
+    last_modified: str | None = None
+    """The validator to send as If-Modified-Since next time."""
+
+    @property
+    def not_modified(self) -> bool:
+        return self.package is None
+
+
+def utc(value: dt.datetime | None) -> dt.datetime | None:
+    """Give naive timestamps the UTC zone registries mean."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value

@@ -1,0 +1,120 @@
+"""Package names: validation and normalization per ecosystem, and package URLs.
+
+A name is checked here before any URL is built from it, so nothing like
+`../admin` or `a b` ever reaches a registry.
+"""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+from packageurl import PackageURL
+
+from centralcloud import errors, model
+
+# npm: lower-case for new packages, but legacy names keep capitals (JSONStream) and the
+# registry is case-sensitive, so case is preserved; the character set is the URL-safe one
+# npm's own validator allows.
+_NPM_PART = r"[A-Za-z0-9~-][A-Za-z0-9._~-]*"
+_NPM = re.compile(rf"^(?:@{_NPM_PART}/)?{_NPM_PART}$")
+# PEP 508 / core metadata "Name" field.
+_PYPI = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+# crates.io: ASCII alphanumerics, - and _, starting with a letter, at most 64 characters.
+_CARGO = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+# hex.pm: lower-case letter first, then lower-case letters, digits and _.
+_HEX = re.compile(r"^[a-z][a-z0-9_]*$")
+
+_MAX_LENGTH = {"npm": 214, "pypi": 200, "cargo": 64, "hex": 100}
+
+ALIASES = {"crates.io": "cargo", "crates": "cargo", "pypi.org": "pypi", "hex.pm": "hex", "node": "npm"}
+
+
+class PackageRef(msgspec.Struct, frozen=True):
+    """A validated (ecosystem, normalized name) pair, with the version a purl named if any."""
+
+    ecosystem: str
+    name: str
+    version: str | None = None
+
+    @property
+    def purl(self) -> str:
+        return to_purl(self.ecosystem, self.name, self.version)
+
+
+def ecosystem(value: str) -> str:
+    """Return the canonical ecosystem name or raise UnknownEcosystem."""
+    if not isinstance(value, str):
+        raise errors.UnknownEcosystem("ecosystem must be a string")
+    key = value.strip().lower()
+    key = ALIASES.get(key, key)
+    if key not in model.ECOSYSTEMS:
+        raise errors.UnknownEcosystem(
+            f"unknown ecosystem {value!r}; expected one of {', '.join(model.ECOSYSTEMS)}",
+            ecosystem=value,
+        )
+    return key
+
+
+def normalize(ecosystem_name: str, name: str) -> str:
+    """Validate `name` in its ecosystem and return its normalized form."""
+    eco = ecosystem(ecosystem_name)
+    if not isinstance(name, str) or not name:
+        raise errors.InvalidName("package name must be a non-empty string", ecosystem=eco)
+    if len(name) > _MAX_LENGTH[eco]:
+        raise errors.InvalidName(
+            f"{eco} package names are at most {_MAX_LENGTH[eco]} characters", ecosystem=eco
+        )
+    if eco == "npm":
+        if not _NPM.match(name) or name.split("/")[-1].startswith((".", "_")):
+            raise errors.InvalidName(f"{name!r} is not a valid npm package name", ecosystem=eco, name=name)
+        return name
+    if eco == "pypi":
+        if not _PYPI.match(name):
+            raise errors.InvalidName(f"{name!r} is not a valid PyPI project name", ecosystem=eco, name=name)
+        return re.sub(r"[-_.]+", "-", name).lower()
+    if eco == "cargo":
+        if not _CARGO.match(name):
+            raise errors.InvalidName(f"{name!r} is not a valid crate name", ecosystem=eco, name=name)
+        return name.lower()
+    lowered = name.lower()
+    if not _HEX.match(lowered):
+        raise errors.InvalidName(f"{name!r} is not a valid Hex package name", ecosystem=eco, name=name)
+    return lowered
+
+
+def parse_purl(value: str) -> PackageRef:
+    """Parse `pkg:npm/%40scope/name@1.0.0` style package URLs into a validated ref."""
+    if not isinstance(value, str):
+        raise errors.BadRequest("purl must be a string")
+    try:
+        purl = PackageURL.from_string(value)
+    except ValueError as err:
+        raise errors.BadRequest(f"invalid package URL {value!r}: {err}", purl=value) from err
+    eco = ecosystem(purl.type)
+    raw = f"{purl.namespace}/{purl.name}" if purl.namespace else purl.name
+    if eco == "npm" and purl.namespace and not purl.namespace.startswith("@"):
+        raw = f"@{purl.namespace}/{purl.name}"
+    return PackageRef(ecosystem=eco, name=normalize(eco, raw), version=purl.version or None)
+
+
+def ref(*, ecosystem_name: str | None, name: str | None, purl: str | None, version: str | None = None) -> PackageRef:
+    """Build a ref from either a purl or an ecosystem and name (exactly one of the two forms)."""
+    if purl is not None:
+        if ecosystem_name is not None or name is not None:
+            raise errors.BadRequest("give either purl or ecosystem and name, not both")
+        parsed = parse_purl(purl)
+        if version is not None:
+            parsed = PackageRef(parsed.ecosystem, parsed.name, version)
+        return parsed
+    if ecosystem_name is None or name is None:
+        raise errors.BadRequest("a package is named by purl, or by ecosystem and name")
+    eco = ecosystem(ecosystem_name)
+    return PackageRef(ecosystem=eco, name=normalize(eco, name), version=version)
+
+
+def to_purl(ecosystem_name: str, name: str, version: str | None = None) -> str:
+    namespace = None
+    if ecosystem_name == "npm" and name.startswith("@"):
+        namespace, _, name = name.partition("/")
+    return PackageURL(type=ecosystem_name, namespace=namespace, name=name, version=version).to_string()

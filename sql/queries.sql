@@ -1,0 +1,167 @@
+-- Every query CentralCloud runs, by name. Code refers to queries only through centralcloud.db.
+
+-- name: lock_migrations --
+-- Wait for the migration advisory lock ($1: lock key).
+SELECT pg_advisory_lock($1);
+
+-- name: unlock_migrations --
+-- Release the migration advisory lock ($1: lock key).
+SELECT pg_advisory_unlock($1);
+
+-- name: create_migrations_table --
+-- Create the table recording applied migrations, if missing.
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     integer PRIMARY KEY,
+    name        text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- name: list_migrations --
+-- Applied migrations.
+SELECT version, name, applied_at FROM schema_migrations ORDER BY version;
+
+-- name: record_migration --
+-- Record one applied migration ($1: version, $2: name).
+INSERT INTO schema_migrations (version, name) VALUES ($1, $2);
+
+-- name: upsert_package --
+-- Insert or update a package's facts; returns its id. $1 ecosystem, $2 name, $3 display_name,
+-- $4 description, $5 keywords, $6 classifiers, $7 licenses, $8 homepage, $9 repository_url,
+-- $10 documentation_url, $11 latest_version, $12 deprecated, $13 deprecated_reason, $14 downloads,
+-- $15 recent_downloads, $16 peer_frameworks, $17 extra, $18 etag, $19 last_modified.
+INSERT INTO packages AS p (
+    ecosystem, name, display_name, description, keywords, classifiers, licenses, homepage,
+    repository_url, documentation_url, latest_version, deprecated, deprecated_reason, downloads,
+    recent_downloads, peer_frameworks, extra, etag, last_modified, synced_at, sync_error, search_vector
+)
+VALUES (
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, now(), NULL,
+    setweight(to_tsvector('simple', $3), 'A')
+    || setweight(to_tsvector('simple', array_to_string($5::text[], ' ')), 'B')
+    || setweight(to_tsvector('english', coalesce($4, '')), 'C')
+    || setweight(to_tsvector('english', array_to_string($5::text[], ' ')), 'C')
+)
+ON CONFLICT (ecosystem, name) DO UPDATE SET
+    display_name = EXCLUDED.display_name,
+    description = EXCLUDED.description,
+    keywords = EXCLUDED.keywords,
+    classifiers = EXCLUDED.classifiers,
+    licenses = EXCLUDED.licenses,
+    homepage = EXCLUDED.homepage,
+    repository_url = EXCLUDED.repository_url,
+    documentation_url = EXCLUDED.documentation_url,
+    latest_version = EXCLUDED.latest_version,
+    deprecated = EXCLUDED.deprecated,
+    deprecated_reason = EXCLUDED.deprecated_reason,
+    downloads = coalesce(EXCLUDED.downloads, p.downloads),
+    recent_downloads = coalesce(EXCLUDED.recent_downloads, p.recent_downloads),
+    peer_frameworks = EXCLUDED.peer_frameworks,
+    extra = EXCLUDED.extra,
+    etag = EXCLUDED.etag,
+    last_modified = EXCLUDED.last_modified,
+    synced_at = now(),
+    sync_error = NULL,
+    search_vector = EXCLUDED.search_vector
+RETURNING id;
+
+-- name: upsert_versions --
+-- Insert or update many versions of one package at once; returns (id, number). $1 package_id,
+-- $2 numbers, $3 published_at, $4 prerelease, $5 yanked, $6 yanked_reason, $7 deprecated,
+-- $8 deprecated_reason, $9 licenses (one comma-joined string per version), $10 dependencies_known.
+INSERT INTO versions AS v (
+    package_id, number, published_at, prerelease, yanked, yanked_reason, deprecated,
+    deprecated_reason, licenses, dependencies_known
+)
+SELECT $1, t.number, t.published_at, t.prerelease, t.yanked, t.yanked_reason, t.deprecated,
+       t.deprecated_reason, string_to_array(nullif(t.licenses, ''), ','), t.dependencies_known
+FROM unnest($2::text[], $3::timestamptz[], $4::boolean[], $5::boolean[], $6::text[], $7::boolean[],
+            $8::text[], $9::text[], $10::boolean[])
+     AS t (number, published_at, prerelease, yanked, yanked_reason, deprecated, deprecated_reason,
+           licenses, dependencies_known)
+ON CONFLICT (package_id, number) DO UPDATE SET
+    published_at = EXCLUDED.published_at,
+    prerelease = EXCLUDED.prerelease,
+    yanked = EXCLUDED.yanked,
+    yanked_reason = EXCLUDED.yanked_reason,
+    deprecated = EXCLUDED.deprecated,
+    deprecated_reason = EXCLUDED.deprecated_reason,
+    licenses = coalesce(EXCLUDED.licenses, '{}'),
+    -- A source that lists versions without their dependencies must not erase what another fetch learned.
+    dependencies_known = v.dependencies_known OR EXCLUDED.dependencies_known
+RETURNING id, number;
+
+-- name: delete_missing_versions --
+-- Remove versions the registry no longer lists ($1 package_id, $2 numbers still listed).
+DELETE FROM versions WHERE package_id = $1 AND NOT (number = ANY ($2::text[]));
+
+-- name: delete_dependencies --
+-- Remove the dependencies of the given versions before they are rewritten ($1 version ids).
+DELETE FROM dependencies WHERE version_id = ANY ($1::bigint[]);
+
+-- name: insert_dependencies --
+-- Insert many dependencies at once. $1 version ids, $2 ecosystems, $3 names, $4 requirements,
+-- $5 kinds, $6 optional flags, $7 conditions.
+INSERT INTO dependencies (version_id, ecosystem, name, requirement, kind, optional, condition)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[]);
+
+-- name: touch_package --
+-- Mark a package as checked and unchanged (a 304) ($1 ecosystem, $2 name).
+UPDATE packages SET synced_at = now(), sync_error = NULL WHERE ecosystem = $1 AND name = $2;
+
+-- name: package_validators --
+-- The conditional-request validators stored for a package ($1 ecosystem, $2 name).
+SELECT etag, last_modified, synced_at FROM packages WHERE ecosystem = $1 AND name = $2;
+
+-- name: get_package --
+-- One package's stored facts ($1 ecosystem, $2 name).
+SELECT p.*, r.url AS repo_url, r.stars, r.forks, r.open_issues, r.pushed_at, r.archived,
+       s.score, s.popularity, s.maintenance, s.security, s.community, s.parts AS score_parts
+FROM packages p
+LEFT JOIN repositories r ON r.id = p.repository_id
+LEFT JOIN package_scores s ON s.package_id = p.id
+WHERE p.ecosystem = $1 AND p.name = $2;
+
+-- name: get_versions --
+-- Every stored version of a package, newest publication first ($1 package_id).
+SELECT id, number, published_at, prerelease, yanked, yanked_reason, deprecated, deprecated_reason,
+       licenses, dependencies_known
+FROM versions WHERE package_id = $1
+ORDER BY published_at DESC NULLS LAST, number DESC;
+
+-- name: get_dependencies --
+-- Declared dependencies of one version ($1 package_id, $2 version number).
+SELECT d.ecosystem, d.name, d.requirement, d.kind, d.optional, d.condition
+FROM dependencies d JOIN versions v ON v.id = d.version_id
+WHERE v.package_id = $1 AND v.number = $2
+ORDER BY d.kind, d.name;
+
+-- name: search_packages --
+-- Full-text search over name, keywords and description blended with popularity.
+-- $1 tsquery text in to_tsquery syntax (terms OR-ed), $2 the same terms AND-ed,
+-- $3 ecosystem or NULL for all, $4 limit.
+WITH q AS (
+    SELECT to_tsquery('simple', $1) || to_tsquery('english', $1) AS any_terms,
+           to_tsquery('simple', $2) || to_tsquery('english', $2) AS all_terms
+)
+SELECT p.ecosystem, p.name, p.display_name, p.description, p.latest_version, p.licenses,
+       p.repository_url, p.homepage, p.downloads, p.deprecated, p.keywords, r.stars,
+       -- Text relevance, a bonus for matching every term, then a gentle log-scaled popularity boost.
+       (ts_rank_cd(p.search_vector, q.any_terms, 32)
+        + CASE WHEN p.search_vector @@ q.all_terms THEN 1.0 ELSE 0 END)
+       * (1 + 0.1 * ln(1 + coalesce(p.downloads, 0) / 1000.0 + coalesce(r.stars, 0) / 100.0))
+       * CASE WHEN p.deprecated THEN 0.3 ELSE 1 END AS rank
+FROM packages p
+CROSS JOIN q
+LEFT JOIN repositories r ON r.id = p.repository_id
+WHERE ($3::text IS NULL OR p.ecosystem = $3)
+  AND p.search_vector @@ q.any_terms
+ORDER BY rank DESC, p.name
+LIMIT $4;
+
+-- name: record_requests --
+-- Note many requested packages at once ($1 ecosystems, $2 names, $3 origin).
+INSERT INTO package_requests AS r (ecosystem, name, origin)
+SELECT t.ecosystem, t.name, $3 FROM unnest($1::text[], $2::text[]) AS t (ecosystem, name)
+ON CONFLICT (ecosystem, name) DO UPDATE SET
+    request_count = r.request_count + 1,
+    last_requested_at = now();
