@@ -73,7 +73,7 @@ INSERT INTO versions AS v (
     deprecated_reason, licenses, dependencies_known
 )
 SELECT $1, t.number, t.published_at, t.prerelease, t.yanked, t.yanked_reason, t.deprecated,
-       t.deprecated_reason, string_to_array(nullif(t.licenses, ''), ','), t.dependencies_known
+       t.deprecated_reason, coalesce(string_to_array(nullif(t.licenses, ''), ','), '{}'), t.dependencies_known
 FROM unnest($2::text[], $3::timestamptz[], $4::boolean[], $5::boolean[], $6::text[], $7::boolean[],
             $8::text[], $9::text[], $10::boolean[])
      AS t (number, published_at, prerelease, yanked, yanked_reason, deprecated, deprecated_reason,
@@ -85,7 +85,7 @@ ON CONFLICT (package_id, number) DO UPDATE SET
     yanked_reason = EXCLUDED.yanked_reason,
     deprecated = EXCLUDED.deprecated,
     deprecated_reason = EXCLUDED.deprecated_reason,
-    licenses = coalesce(EXCLUDED.licenses, '{}'),
+    licenses = EXCLUDED.licenses,
     -- A source that lists versions without their dependencies must not erase what another fetch learned.
     dependencies_known = v.dependencies_known OR EXCLUDED.dependencies_known
 RETURNING id, number;

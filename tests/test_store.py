@@ -1,0 +1,118 @@
+"""Package facts written and read back through PostgreSQL, and search ranking."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from centralcloud import db, model, names, store
+
+T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def facts(*, versions: tuple[model.Version, ...], description: str = "Fast, unopinionated, minimalist web framework",
+          name: str = "express", downloads: int | None = None,
+          keywords: tuple[str, ...] = ("express", "framework", "web", "http")) -> model.PackageFacts:
+    return model.PackageFacts(
+        ecosystem="npm",
+        name=name,
+        display_name=name,
+        description=description,
+        keywords=keywords,
+        licenses=("MIT",),
+        homepage="http://expressjs.com/",
+        repository_url="https://github.com/expressjs/express",
+        latest_version=versions[0].number if versions else None,
+        downloads=downloads,
+        versions=versions,
+    )
+
+
+def version(number: str, days: int, deps: tuple[model.Dependency, ...] | None = None, **flags: object) -> model.Version:
+    return model.Version(number=number, published_at=T0 + dt.timedelta(days=days), dependencies=deps, **flags)
+
+
+DEP = model.Dependency(name="body-parser", ecosystem="npm", requirement="~1.20.3")
+PEER = model.Dependency(name="react", ecosystem="npm", requirement=">=17", kind="peer", optional=True)
+
+
+async def test_round_trip(database: db.Database) -> None:
+    await store.save_package(
+        database,
+        facts(versions=(
+            version("5.0.0", 30, (DEP, PEER)),
+            version("5.0.0-beta.1", 20, (), prerelease=True),
+            version("4.0.0", 10, None, deprecated=True, deprecated_reason="use 5"),
+        )),
+        etag='"abc"',
+        last_modified=None,
+    )
+    reply = await store.load_package(database, ecosystem="npm", name="express", max_versions=2)
+    assert reply is not None
+    assert reply.purl == "pkg:npm/express"
+    assert reply.latest_version == "5.0.0"
+    assert reply.licenses == ["MIT"]
+    assert [v.number for v in reply.versions] == ["5.0.0", "5.0.0-beta.1"]
+    assert reply.versions_total == 3
+    assert reply.versions[1].prerelease is True
+    assert [(d.name, d.kind, d.optional) for d in reply.dependencies] == [("react", "peer", True), ("body-parser", "runtime", False)]
+    assert await store.validators(database, ecosystem="npm", name="express") == ('"abc"', None)
+
+
+async def test_resave_replaces_versions_and_dependencies(database: db.Database) -> None:
+    await store.save_package(database, facts(versions=(version("2.0.0", 2, (DEP, PEER)), version("1.0.0", 1, (DEP,)))),
+                             etag=None, last_modified=None)
+    newer_dep = model.Dependency(name="body-parser", ecosystem="npm", requirement="^2.0.0")
+    await store.save_package(database, facts(versions=(version("2.0.0", 2, (newer_dep,)),)), etag=None, last_modified=None)
+    reply = await store.load_package(database, ecosystem="npm", name="express")
+    assert reply is not None
+    assert [v.number for v in reply.versions] == ["2.0.0"]
+    assert [(d.name, d.requirement) for d in reply.dependencies] == [("body-parser", "^2.0.0")]
+
+
+async def test_versions_without_dependencies_keep_known_ones(database: db.Database) -> None:
+    await store.save_package(database, facts(versions=(version("1.0.0", 1, (DEP,)),)), etag=None, last_modified=None)
+    await store.save_package(database, facts(versions=(version("1.0.0", 1, None),)), etag=None, last_modified=None)
+    reply = await store.load_package(database, ecosystem="npm", name="express")
+    assert reply is not None and [d.name for d in reply.dependencies] == ["body-parser"]
+
+
+async def test_missing_package_is_none(database: db.Database) -> None:
+    assert await store.load_package(database, ecosystem="npm", name="nope") is None
+    assert await store.validators(database, ecosystem="npm", name="nope") is None
+
+
+async def test_search_ranks_full_matches_and_popularity(database: db.Database) -> None:
+    pypi = model.PackageFacts(
+        ecosystem="pypi", name="django", display_name="Django",
+        description="A high-level Python web framework that encourages rapid development and clean, pragmatic design.",
+        classifiers=("Framework :: Django",), latest_version="5.1", versions=(version("5.1", 1, ()),),
+    )
+    await store.save_package(database, pypi, etag=None, last_modified=None)
+    await store.save_package(database, facts(versions=(version("5.0.0", 1, ()),)), etag=None, last_modified=None)
+    await store.save_package(
+        database, facts(name="left-pad", description="String left pad", versions=(version("1.3.0", 1, ()),), downloads=10**9,
+              keywords=("string", "pad")),
+        etag=None, last_modified=None,
+    )
+    await store.save_package(
+        database, facts(name="webby", description="A tool for the web", versions=(version("0.1.0", 1, ()),), keywords=()),
+        etag=None, last_modified=None,
+    )
+    hits = await store.search(database, query="web framework", ecosystem=None, limit=10)
+    found = [(h.ecosystem, h.name) for h in hits]
+    assert set(found[:2]) == {("pypi", "django"), ("npm", "express")}
+    assert found[2] == ("npm", "webby")  # one term only: ranked below full matches
+    assert ("npm", "left-pad") not in found
+    only_pypi = await store.search(database, query="web framework", ecosystem="pypi", limit=10)
+    assert [h.name for h in only_pypi] == ["django"]
+    assert await store.search(database, query="!!! ???", ecosystem=None, limit=10) == []
+    # A typo-free name search finds the package by name.
+    assert (await store.search(database, query="Django", ecosystem=None, limit=1))[0].name == "django"
+
+
+async def test_record_requests_counts(database: db.Database) -> None:
+    ref = names.PackageRef("npm", "express")
+    await store.record_requests(database, [ref], origin="request")
+    await store.record_requests(database, [ref, names.PackageRef("pypi", "django")], origin="request")
+    rows = await database.pool.fetch("SELECT ecosystem, name, request_count FROM package_requests ORDER BY name")
+    assert [(r["name"], r["request_count"]) for r in rows] == [("django", 1), ("express", 2)]
