@@ -1,0 +1,156 @@
+"""Benchmark: cached `centralcloud.packages.get` over NATS under many concurrent requesters.
+
+Starts what it needs (embedded PostgreSQL and nats-server unless CENTRALCLOUD_TEST_DATABASE_URL
+/ CENTRALCLOUD_TEST_NATS_URL are given), a local registry serving a saved npm packument, and the
+service in this process, then measures, in the same run:
+
+  * baseline: a no-op nats.micro endpoint (replies with a fixed payload), and
+  * packages.get for a package already in the cache,
+
+each driven by the same number of concurrent requesters over separate connections. Prints
+requests per second, p50/p99 latency, and the ratios against the baseline.
+
+    python bench/bench_get.py [--requests 20000] [--concurrency 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+import aiohttp
+import aiohttp.web
+import nats
+from nats.micro import service as micro
+
+from centralcloud import cache, catalog, db, embedded, migrations, service
+from centralcloud.sources import base, npm
+
+FIXTURE = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "npm" / "express.json"
+
+
+async def registry() -> tuple[aiohttp.web.AppRunner, str]:
+    body = FIXTURE.read_bytes()
+
+    async def packument(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        return aiohttp.web.Response(body=body, content_type="application/json")
+
+    app = aiohttp.web.Application()
+    app.router.add_get("/{name}", packument)
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def drive(url: str, subject: str, payload: bytes, *, requests: int, concurrency: int) -> tuple[float, list[float]]:
+    clients = [await nats.connect(url) for _ in range(min(concurrency, 8))]
+    latencies: list[float] = []
+    remaining = requests
+
+    async def worker(index: int) -> None:
+        nonlocal remaining
+        client = clients[index % len(clients)]
+        while remaining > 0:
+            remaining -= 1
+            started = time.perf_counter()
+            reply = await client.request(subject, payload, timeout=30)
+            latencies.append(time.perf_counter() - started)
+            if reply.headers and reply.headers.get(service.ERROR_CODE_HEADER):
+                raise RuntimeError(f"error reply: {reply.data[:200]!r}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    for client in clients:
+        await client.close()
+    return elapsed, latencies
+
+
+def describe(label: str, elapsed: float, latencies: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies)
+    figures = {
+        "rps": len(ordered) / elapsed,
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000,
+    }
+    print(f"{label:<28} {figures['rps']:>10.0f} req/s   p50 {figures['p50_ms']:7.2f} ms   p99 {figures['p99_ms']:7.2f} ms")
+    return figures
+
+
+async def main(requests: int, concurrency: int) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        temp = pathlib.Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="centralcloud-bench-")))
+        dsn = os.environ.get("CENTRALCLOUD_TEST_DATABASE_URL")
+        if not dsn:
+            postgres = embedded.EmbeddedPostgres(data_dir=temp)
+            dsn = await postgres.start()
+            stack.push_async_callback(postgres.stop)
+        nats_url = os.environ.get("CENTRALCLOUD_TEST_NATS_URL")
+        if not nats_url:
+            server = embedded.EmbeddedNats(host="127.0.0.1", port=0, data_dir=None)
+            nats_url = await server.start()
+            stack.push_async_callback(server.stop)
+        database = await db.Database.connect(dsn)
+        stack.push_async_callback(database.close)
+        await migrations.migrate(database)
+        runner, registry_url = await registry()
+        stack.push_async_callback(runner.cleanup)
+        session = aiohttp.ClientSession()
+        stack.push_async_callback(session.close)
+
+        the_catalog = catalog.Catalog(
+            database=database,
+            sources={"npm": npm.NpmSource(session=session, base_url=registry_url, policy=base.HttpPolicy())},
+            read_cache=cache.ReadCache(ttl=3600, max_size=1000),
+            request_timeout=10,
+        )
+        client = await nats.connect(nats_url)
+        stack.push_async_callback(client.close)
+        limits = service.Limits(max_concurrency=concurrency)
+        svc = await service.start(client, handlers=service.Handlers(the_catalog).table(), limits=limits, queue_group="bench")
+        stack.push_async_callback(service.stop, svc, limits)
+
+        noop_reply = b'{"ok":true}'
+
+        async def noop(request: micro.Request) -> None:
+            await request.respond(noop_reply)
+
+        baseline = micro.Service(client, micro.ServiceConfig(name="noop", version="0.0.1", description="baseline", metadata={}))
+        await baseline.start()
+        await baseline.add_endpoint(name="noop", subject="bench.noop", handler=noop, metadata={})
+        stack.push_async_callback(baseline.stop)
+        await client.flush()
+
+        payload = json.dumps({"ecosystem": "npm", "name": "express", "max_versions": 20}).encode()
+        warm = await client.request("centralcloud.packages.get", payload, timeout=30)
+        assert not (warm.headers or {}).get(service.ERROR_CODE_HEADER), warm.data
+        reply_size = len(warm.data)
+
+        print(f"requests per scenario: {requests}, concurrent requesters: {concurrency}, reply size: {reply_size} bytes")
+        await drive(nats_url, "bench.noop", b"{}", requests=min(2000, requests), concurrency=concurrency)  # warm-up
+        noop_figures = describe("no-op nats.micro endpoint", *await drive(nats_url, "bench.noop", b"{}", requests=requests, concurrency=concurrency))
+        get_figures = describe("packages.get (cached)", *await drive(nats_url, "centralcloud.packages.get", payload, requests=requests, concurrency=concurrency))
+        print(
+            f"ratio packages.get / no-op: throughput {get_figures['rps'] / noop_figures['rps']:.2f}x, "
+            f"p50 {get_figures['p50_ms'] / noop_figures['p50_ms']:.2f}x, p99 {get_figures['p99_ms'] / noop_figures['p99_ms']:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.requests, arguments.concurrency))
+    sys.exit(0)

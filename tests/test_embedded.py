@@ -1,0 +1,263 @@
+"""The embedded PostgreSQL and nats-server, run for real on free ports and temporary directories."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import asyncpg
+import nats
+import psutil
+import pytest
+
+from centralcloud import embedded, errors
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# A second `centralcloud serve` in miniature: starts one embedded server, prints its
+# address, and stops it when a line arrives on stdin (or never, when killed).
+_HOLDER = """
+import asyncio, pathlib, sys
+from centralcloud import embedded
+
+async def main():
+    if sys.argv[1] == "postgres":
+        server = embedded.EmbeddedPostgres(data_dir=pathlib.Path(sys.argv[2]))
+    else:
+        server = embedded.EmbeddedNats(data_dir=pathlib.Path(sys.argv[2]), port=int(sys.argv[3]))
+    print(await server.start(), flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+    await server.stop()
+
+asyncio.run(main())
+"""
+
+
+class Holder:
+    """Another process holding an embedded server on the same data directory."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _HOLDER, *args],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    async def address(self) -> str:
+        line = await asyncio.wait_for(asyncio.to_thread(self.process.stdout.readline), timeout=20)
+        assert line, f"holder exited with {self.process.poll()}"
+        return line.strip()
+
+    def kill(self) -> None:
+        # SIGKILL: no atexit handlers, no stop(); what a crash or `kill -9` leaves behind.
+        self.process.send_signal(signal.SIGKILL)
+        self.close()
+
+    def close(self) -> None:
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except BrokenPipeError:
+                pass
+        self.process.wait(timeout=20)
+
+
+def postgres_processes(pgdata: pathlib.Path) -> list[psutil.Process]:
+    """Live postmasters whose command line names `pgdata`."""
+    found = []
+    for process in psutil.process_iter(attrs=["cmdline", "status"]):
+        cmdline = process.info["cmdline"] or []
+        if str(pgdata) in cmdline and process.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(process)
+    return found
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+async def fetch_notes(dsn: str) -> list[str]:
+    connection = await asyncpg.connect(dsn=dsn)
+    try:
+        return [row["body"] for row in await connection.fetch("SELECT body FROM notes ORDER BY body")]
+    finally:
+        await connection.close()
+
+
+async def execute(dsn: str, statement: str) -> None:
+    connection = await asyncpg.connect(dsn=dsn)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def test_postgres_keeps_data_across_restarts_and_leaves_no_process(tmp_path: pathlib.Path) -> None:
+    server = embedded.EmbeddedPostgres(data_dir=tmp_path)
+    dsn = await server.start()
+    try:
+        assert "/centralcloud?" in dsn
+        await execute(dsn, "CREATE TABLE notes (body text)")
+        await execute(dsn, "INSERT INTO notes VALUES ('kept')")
+    finally:
+        await server.stop()
+    await server.stop()  # idempotent
+    assert postgres_processes(server.pgdata) == []
+
+    again = embedded.EmbeddedPostgres(data_dir=tmp_path)
+    dsn = await again.start()
+    try:
+        assert await fetch_notes(dsn) == ["kept"]
+    finally:
+        await again.stop()
+    assert postgres_processes(again.pgdata) == []
+
+
+async def test_postgres_shared_with_another_process_and_after_it_is_killed(tmp_path: pathlib.Path) -> None:
+    other = Holder("postgres", str(tmp_path))
+    try:
+        other_dsn = await other.address()
+        ours = embedded.EmbeddedPostgres(data_dir=tmp_path)
+        assert await ours.start() == other_dsn
+        await execute(other_dsn, "CREATE TABLE notes (body text)")
+        await execute(other_dsn, "INSERT INTO notes VALUES ('shared')")
+        await ours.stop()
+        # The other process still holds the server, so our stop must not end it.
+        assert len(postgres_processes(ours.pgdata)) == 1
+        assert await fetch_notes(other_dsn) == ["shared"]
+    finally:
+        other.kill()
+
+    # Killed without stopping: the daemonized postgres survives, and the next start
+    # joins it; the dead holder must not keep it alive after our stop.
+    assert len(postgres_processes(ours.pgdata)) == 1
+    after = embedded.EmbeddedPostgres(data_dir=tmp_path)
+    dsn = await after.start()
+    try:
+        assert await fetch_notes(dsn) == ["shared"]
+    finally:
+        await after.stop()
+    assert postgres_processes(after.pgdata) == []
+
+
+async def test_nats_roundtrip_with_jetstream_then_stops_cleanly() -> None:
+    server = embedded.EmbeddedNats(port=0, data_dir=None)
+    url = await server.start()
+    pid = server._process.pid
+    store_dir = server._store_dir
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        connection = await nats.connect(url)
+        try:
+
+            async def echo(message: nats.aio.msg.Msg) -> None:
+                await message.respond(message.data.upper())
+
+            await connection.subscribe("echo", cb=echo)
+            reply = await connection.request("echo", b"ping", timeout=2)
+            assert reply.data == b"PING"
+
+            js = connection.jetstream()
+            await js.add_stream(name="T", subjects=["t.>"])
+            ack = await js.publish("t.one", b"1")
+            assert ack.stream == "T"
+        finally:
+            await connection.close()
+    finally:
+        await server.stop()
+    await server.stop()  # idempotent
+
+    assert gone(pid)
+    assert port_is_free(port)
+    assert not store_dir.exists()
+
+
+async def test_nats_port_in_use_is_one_line() -> None:
+    port = embedded.free_port()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        server = embedded.EmbeddedNats(port=port, data_dir=None)
+        with pytest.raises(embedded.PortInUse) as caught:
+            await server.start()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"port {port} on 127.0.0.1 is already in use" in message
+    assert "CENTRALCLOUD_NATS_URL" in message
+    assert isinstance(caught.value, errors.ConfigError)
+    assert server._process is None
+
+
+async def test_nats_early_exit_reports_the_server_log(tmp_path: pathlib.Path) -> None:
+    config = tmp_path / "broken.conf"
+    config.write_text("jetstream {\n")
+    server = embedded.EmbeddedNats(port=0, data_dir=tmp_path, config_file=config)
+    with pytest.raises(errors.ConfigError) as caught:
+        await server.start()
+    assert not isinstance(caught.value, embedded.PortInUse)
+    assert "nats-server exited with code" in str(caught.value)
+    assert "Parse error" in str(caught.value)
+    assert str(tmp_path / "nats" / "nats-server.log") in str(caught.value)
+
+
+async def test_nats_orphan_of_a_killed_process_is_replaced(tmp_path: pathlib.Path) -> None:
+    port = embedded.free_port()
+    other = Holder("nats", str(tmp_path), str(port))
+    try:
+        assert await other.address() == f"nats://127.0.0.1:{port}"
+        # While its owner lives, the store is not ours to use.
+        with pytest.raises(errors.ConfigError, match="is used by the embedded nats-server of process"):
+            await embedded.EmbeddedNats(port=0, data_dir=tmp_path).start()
+        orphan = json.loads((tmp_path / "nats" / "nats-server.owner.json").read_text())["server_pid"]
+    finally:
+        other.kill()
+    assert not gone(orphan)
+
+    server = embedded.EmbeddedNats(port=port, data_dir=tmp_path)
+    url = await server.start()
+    try:
+        assert gone(orphan)
+        connection = await nats.connect(url)
+        await connection.close()
+    finally:
+        await server.stop()
+    assert not (tmp_path / "nats" / "nats-server.owner.json").exists()
+
+
+def test_deployment_nats_conf_is_valid() -> None:
+    result = subprocess.run(
+        [embedded.nats_server_binary(), "-c", str(ROOT / "nats.conf"), "-t"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_free_port_is_bindable() -> None:
+    started = time.monotonic()
+    port = embedded.free_port()
+    assert port_is_free(port)
+    assert time.monotonic() - started < 1
