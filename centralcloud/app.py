@@ -100,6 +100,7 @@ async def run(
             read_cache=cache.ReadCache(ttl=settings.cache_ttl, max_size=settings.cache_size),
             request_timeout=settings.request_timeout,
         )
+        stack.push_async_callback(the_catalog.close)
         limits = service.Limits(max_request_bytes=settings.max_request_bytes, max_concurrency=settings.max_concurrency)
         handlers = service.Handlers(the_catalog)
         the_service = await service.start(

@@ -37,6 +37,7 @@ class Catalog:
         self.cache = read_cache
         self.request_timeout = request_timeout
         self._inflight: dict[tuple[str, str], asyncio.Future[RefreshOutcome]] = {}
+        self._background: set[asyncio.Task[RefreshOutcome]] = set()
         self._encoder = msgspec.json.Encoder()
 
     def source(self, ecosystem: str) -> base.Source:
@@ -110,9 +111,12 @@ class Catalog:
         return encoded
 
     async def _fetch_on_demand(self, ref: names.PackageRef) -> None:
+        task = asyncio.ensure_future(self.refresh(ref, conditional=False))
+        self._background.add(task)
+        task.add_done_callback(self._settled)
         try:
             # shield: a request that gives up must not cancel the fetch other requests share.
-            await asyncio.wait_for(asyncio.shield(self.refresh(ref, conditional=False)), self.request_timeout)
+            await asyncio.wait_for(asyncio.shield(task), self.request_timeout)
         except TimeoutError:
             raise errors.DeadlineExceeded(
                 f"fetching {ref.ecosystem} package {ref.name!r} took longer than {self.request_timeout:g}s; "
@@ -120,6 +124,19 @@ class Catalog:
                 source=ref.ecosystem,
             ) from None
         await store.record_requests(self.database, [ref], origin="on_demand")
+
+    def _settled(self, task: asyncio.Task[RefreshOutcome]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            err = task.exception()
+            logger.info("on-demand fetch failed: %s", err, extra={"action": "fetch_on_demand"})
+
+    async def close(self) -> None:
+        """Cancel on-demand fetches still running (their requests already timed out)."""
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=5)
 
     async def search(self, *, query: str, ecosystem: str | None, limit: int) -> bytes:
         key = f"{cache.SEARCH}{ecosystem or '*'}:{limit}:{' '.join(store.query_terms(query))}"

@@ -141,3 +141,91 @@ def utc(value: dt.datetime | None) -> dt.datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=dt.timezone.utc)
     return value
+
+
+class AffectedRange(msgspec.Struct, frozen=True, kw_only=True):
+    """One OSV `ranges` entry."""
+
+    type: str
+    """SEMVER, ECOSYSTEM or GIT."""
+    events: tuple[dict[str, str], ...]
+    """OSV events in the record's order: {"introduced": v}, {"fixed": v}, {"last_affected": v}, {"limit": v}."""
+
+
+class AffectedPackage(msgspec.Struct, frozen=True, kw_only=True):
+    """The part of an advisory about one package."""
+
+    ecosystem: str
+    """Our ecosystem name (npm, cargo, hex, pypi)."""
+    name: str
+    """Normalized package name."""
+    ranges: tuple[AffectedRange, ...] = ()
+    """Affected version ranges."""
+    versions: tuple[str, ...] = ()
+    """Explicitly listed affected versions."""
+    flags: tuple[str, ...] = ()
+    """Problems found while reading it (e.g. "unknown_range_type:GIT"); flagged entries are kept, never matched silently."""
+
+
+class Advisory(msgspec.Struct, kw_only=True):
+    """A security advisory, merged across sources by its OSV id and aliases."""
+
+    id: str
+    """OSV id (GHSA-…, PYSEC-…, RUSTSEC-…)."""
+    aliases: tuple[str, ...] = ()
+    """Other ids of the same advisory (CVE-…, GHSA-…)."""
+    summary: str | None = None
+    """One-line summary."""
+    details: str | None = None
+    """Long description."""
+    severity_vector: str | None = None
+    """CVSS vector string, when given."""
+    severity_score: float | None = None
+    """CVSS base score computed from the vector."""
+    severity: str | None = None
+    """none, low, medium, high or critical."""
+    published: dt.datetime | None = None
+    """When it was published."""
+    modified: dt.datetime | None = None
+    """When it was last modified."""
+    withdrawn: dt.datetime | None = None
+    """When it was withdrawn, if it was."""
+    references: tuple[str, ...] = ()
+    """Reference URLs."""
+    affected: tuple[AffectedPackage, ...] = ()
+    """Affected packages in the ecosystems we know."""
+    source: str = "osv"
+    """Where it came from: osv, pypi, npm, import."""
+
+
+class RepositoryFacts(msgspec.Struct, kw_only=True):
+    """Facts about a source repository (GitHub)."""
+
+    url: str
+    """Normalized https URL."""
+    host: str
+    """github.com."""
+    owner: str
+    """Owner login."""
+    name: str
+    """Repository name."""
+    description: str | None = None
+    """Description."""
+    stars: int | None = None
+    """Stargazers."""
+    forks: int | None = None
+    """Forks."""
+    open_issues: int | None = None
+    """Open issues (GitHub counts pull requests too)."""
+    pushed_at: dt.datetime | None = None
+    """Last push."""
+    archived: bool | None = None
+    """Archived."""
+    disabled: bool | None = None
+    """Disabled."""
+    license: str | None = None
+    """SPDX id of the detected license."""
+    topics: tuple[str, ...] = ()
+    """Topics."""
+    default_branch: str | None = None
+    """Default branch."""

@@ -27,7 +27,7 @@ _HEX = re.compile(r"^[a-z][a-z0-9_]*$")
 
 _MAX_LENGTH = {"npm": 214, "pypi": 200, "cargo": 64, "hex": 100}
 
-ALIASES = {"crates.io": "cargo", "crates": "cargo", "pypi.org": "pypi", "hex.pm": "hex", "node": "npm"}
+ALIASES = {"crates.io": "cargo", "crates": "cargo", "hex.pm": "hex", "node": "npm"}
 
 
 class PackageRef(msgspec.Struct, frozen=True):

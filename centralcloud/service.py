@@ -98,9 +98,9 @@ class ConcurrentEndpoint(micro.Endpoint):
             reply, headers = self._failed(errors.CentralCloudError(f"internal error: {type(err).__name__}"))
         if msg.reply:
             try:
-                await msg.respond(reply, headers=headers) if headers else await msg.respond(reply)
+                await msg._client.publish(msg.reply, reply, headers=headers)
             except Exception:  # the connection may be closing; nothing more to do for this request
-                logger.warning("could not send reply on %s", self._subject, extra={"action": "reply"})
+                logger.warning("could not send reply on %s", self._subject, exc_info=True, extra={"action": "reply"})
         elapsed = time.perf_counter_ns() - started
         self._processing_time += elapsed
         self._average_processing_time = int(self._processing_time / self._num_requests)

@@ -1,0 +1,1 @@
+"""Adapters that fetch package facts from registries and other data sources."""

@@ -1,0 +1,266 @@
+"""crates.io: versions and dependencies from the sparse index, metadata from the web API.
+
+The sparse index (one file per crate, one JSON object per line and version) is
+what Cargo itself reads: it carries every version's dependencies, features and
+yanked flag, and answers conditional requests, so it decides whether anything
+changed. The API adds what the index lacks: description, links, downloads,
+keywords, categories, licenses and publication times. crates.io's data-access
+policy allows one API request a second; every CargoSource of a process shares
+one limiter by default, and the index is not limited.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from centralcloud import errors, model, names
+from centralcloud.sources import base, limits
+from centralcloud.versions import cargo as cargo_versions
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://crates.io"
+DEFAULT_INDEX_URL = "https://index.crates.io"
+
+API_LIMITER = limits.RateLimiter(per_second=1.0)
+"""The process-wide pace of crates.io API requests (its crawler policy: at most one a second)."""
+
+# Index `kind` values; entries from before build dependencies existed have no kind at all.
+_KINDS = {"normal": "runtime", "dev": "dev", "build": "build"}
+
+
+def index_path(name: str) -> str:
+    """The sparse index path of crate `name` (Cargo's scheme: by length, then by leading characters)."""
+    lowered = name.lower()
+    if len(lowered) <= 2:
+        return f"{len(lowered)}/{lowered}"
+    if len(lowered) == 3:
+        return f"3/{lowered[0]}/{lowered}"
+    return f"{lowered[:2]}/{lowered[2:4]}/{lowered}"
+
+
+def is_prerelease(number: str) -> bool:
+    """True for SemVer prereleases (1.0.0-rc.1); build metadata alone does not count."""
+    try:
+        return bool(cargo_versions.parse_version(number).prerelease)
+    except ValueError:
+        return False
+
+
+class _SparseIndex(base.HttpSource):
+    """The sparse index: its files are JSON lines, not one JSON document."""
+
+    name = "cargo"
+    ecosystem = "cargo"
+
+    def _decode(self, resp: aiohttp.ClientResponse, body: bytearray, url: str) -> Any:
+        # base.HttpSource offers no raw-body read, so the line format is decoded here.
+        entries = []
+        for number, line in enumerate(bytes(body).splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                entries.append(msgspec.json.decode(line))
+            except msgspec.DecodeError as err:
+                raise errors.BadResponse(
+                    f"cargo index answered {url} with an unreadable line {number} ({resp.content_type}): {err}",
+                    source=self.name,
+                    content_type=resp.content_type,
+                ) from err
+        return entries
+
+
+class CargoSource(base.Source):
+    """crates.io (or a registry serving the same sparse index and API)."""
+
+    ecosystem = "cargo"
+    name = "cargo"
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession,
+        base_url: str = DEFAULT_API_URL,
+        policy: base.HttpPolicy = base.HttpPolicy(),
+        index_url: str = DEFAULT_INDEX_URL,
+        api_limiter: limits.RateLimiter | None = None,
+    ) -> None:
+        super().__init__(session=session, base_url=base_url, policy=policy)
+        self.api_limiter = api_limiter or API_LIMITER
+        """Paces API requests, retries included; shared process-wide unless one is given."""
+        # Every attempt at the API, retries included, waits for its slot.
+        self.session = limits.GatedSession(session, before=self.api_limiter.acquire)  # type: ignore[assignment]
+        self.index = _SparseIndex(session=session, base_url=index_url, policy=policy)
+
+    async def fetch(
+        self, name: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> model.FetchResult:
+        """The crate's facts; the validators are the index file's, which changes with every publish or yank."""
+        package = names.normalize(self.ecosystem, name)
+        index = await self.index.get_json(index_path(package), etag=etag, last_modified=last_modified)
+        if index.not_modified:
+            return model.FetchResult(package=None, etag=index.etag, last_modified=index.last_modified)
+        api = await self.get_json(f"api/v1/crates/{package}")
+        with base.mapping_errors(source=self.name, ecosystem=self.ecosystem, package=package):
+            facts = self._facts(package, index.json, api.json)
+        log.debug(
+            "fetched cargo %s: %d versions",
+            package,
+            len(facts.versions),
+            extra={"action": "source.fetch", "ecosystem": self.ecosystem, "package": package},
+        )
+        return model.FetchResult(package=facts, etag=index.etag, last_modified=index.last_modified)
+
+    def _facts(self, package: str, lines: Any, api: Any) -> model.PackageFacts:
+        lines = base.expect(lines, list, source=self.name, what="the index file")
+        entries = [base.expect(line, dict, source=self.name, what="an index line") for line in lines]
+        if not entries:
+            raise errors.BadResponse(f"the cargo index file of {package} lists no versions", source=self.name)
+        api = base.expect(api, dict, source=self.name, what="the crate document")
+        crate = base.required(api, "crate", dict, source=self.name)
+        published = self._api_versions(api)
+
+        versions = tuple(self._version(package, entry, published) for entry in entries)
+        latest = base.text(crate.get("max_stable_version")) or _newest_stable(versions)
+        latest_entry = next(
+            (entry for entry in reversed(entries) if entry.get("vers") == latest), entries[-1]
+        )
+        latest_version = next((version for version in versions if version.number == latest), None)
+        return model.PackageFacts(
+            ecosystem=self.ecosystem,
+            name=package,
+            display_name=base.text(crate.get("name")) or base.text(latest_entry.get("name")) or package,
+            description=base.text(crate.get("description")),
+            keywords=_labels(api.get("keywords"), "keyword") or base.strings(crate.get("keywords")),
+            classifiers=_labels(api.get("categories"), "category") or base.strings(crate.get("categories")),
+            licenses=latest_version.licenses if latest_version else (),
+            homepage=base.text(crate.get("homepage")),
+            repository_url=base.normalize_repository_url(crate.get("repository")),
+            documentation_url=base.text(crate.get("documentation")),
+            latest_version=latest,
+            downloads=_count(crate.get("downloads")),
+            recent_downloads=_count(crate.get("recent_downloads")),
+            versions=versions,
+            extra=_extra(latest_entry, crate),
+        )
+
+    def _api_versions(self, api: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The API's versions by number; crates.io may stop embedding them, so absence is allowed."""
+        listed = api.get("versions")
+        if listed is None:
+            return {}
+        listed = base.expect(listed, list, source=self.name, what="'versions'")
+        found = {}
+        for item in listed:
+            item = base.expect(item, dict, source=self.name, what="a version")
+            found[base.required(item, "num", str, source=self.name)] = item
+        return found
+
+    def _version(
+        self, package: str, entry: dict[str, Any], published: Mapping[str, dict[str, Any]]
+    ) -> model.Version:
+        number = base.required(entry, "vers", str, source=self.name)
+        details = published.get(number, {})
+        yanked = entry.get("yanked") is True
+        license_expression = base.text(details.get("license"))
+        return model.Version(
+            number=number,
+            published_at=base.parse_timestamp(details.get("created_at")),
+            prerelease=is_prerelease(number),
+            yanked=yanked,
+            yanked_reason=base.text(details.get("yank_message")) if yanked else None,
+            licenses=(license_expression,) if license_expression else (),
+            dependencies=self._dependencies(package, number, entry.get("deps")),
+        )
+
+    def _dependencies(self, package: str, number: str, deps: object) -> tuple[model.Dependency, ...]:
+        if deps is None:
+            return ()
+        found = []
+        for dep in base.expect(deps, list, source=self.name, what="'deps'"):
+            dep = base.expect(dep, dict, source=self.name, what="a dependency")
+            alias = base.required(dep, "name", str, source=self.name)
+            # A renamed dependency (`foo = { package = "bar" }`) is listed under its alias.
+            real = dep.get("package")
+            real = alias if real is None else base.expect(real, str, source=self.name, what="'package'")
+            requirement = base.required(dep, "req", str, source=self.name)
+            kind = _KINDS.get(dep.get("kind") or "normal")
+            if kind is None:
+                self._skip(package, number, f"dependency {alias!r} has unknown kind {dep.get('kind')!r}")
+                continue
+            try:
+                normalized = names.normalize(self.ecosystem, real)
+            except errors.InvalidName:
+                self._skip(package, number, f"dependency {alias!r} names invalid crate {real!r}")
+                continue
+            found.append(
+                model.Dependency(
+                    name=normalized,
+                    ecosystem=self.ecosystem,
+                    requirement=requirement,
+                    kind=kind,
+                    optional=dep.get("optional") is True,
+                    # `cfg(windows)` or a target triple: the platforms it applies to.
+                    condition=base.text(dep.get("target")),
+                )
+            )
+        return tuple(found)
+
+    def _skip(self, package: str, number: str, why: str) -> None:
+        log.info(
+            "cargo %s@%s: skipped an entry because %s",
+            package,
+            number,
+            why,
+            extra={"action": "source.skip", "ecosystem": self.ecosystem, "package": package, "version": number},
+        )
+
+
+def _newest_stable(versions: tuple[model.Version, ...]) -> str | None:
+    """The highest release that is neither yanked nor a prerelease, by SemVer precedence."""
+    best: tuple[Any, str] | None = None
+    for version in versions:
+        if version.yanked or version.prerelease:
+            continue
+        try:
+            key = cargo_versions.parse_version(version.number).key
+        except ValueError:
+            continue
+        if best is None or key > best[0]:
+            best = (key, version.number)
+    return best[1] if best else None
+
+
+def _labels(value: object, field: str) -> tuple[str, ...]:
+    """The display labels of the API's side-loaded keywords or categories."""
+    if not isinstance(value, list):
+        return ()
+    return base.strings([item.get(field) for item in value if isinstance(item, dict)])
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _extra(entry: dict[str, Any], crate: dict[str, Any]) -> dict[str, object]:
+    """Features, MSRV and `links` of the latest version, as the index states them."""
+    features: dict[str, object] = {}
+    # `features2` holds the entries using `dep:` or `?/` syntax, kept apart for old Cargos.
+    for key in ("features", "features2"):
+        features.update(base.obj(entry.get(key)))
+    extra: dict[str, object] = {}
+    if features:
+        extra["features"] = features
+    for key in ("rust_version", "links"):
+        value = base.text(entry.get(key))
+        if value:
+            extra[key] = value
+    max_version = base.text(crate.get("max_version"))
+    if max_version:
+        extra["max_version"] = max_version
+    return extra

@@ -1,0 +1,168 @@
+"""npm: one packument per package, holding every version's manifest.
+
+The full packument is asked for (Accept: application/json, the base's default):
+the abbreviated install format leaves out descriptions, licenses and deprecations.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from centralcloud import errors, model, names
+from centralcloud.sources import base
+
+log = logging.getLogger(__name__)
+
+# Manifest sections and the dependency kind each declares.
+_SECTIONS = (
+    ("dependencies", "runtime"),
+    ("devDependencies", "dev"),
+    ("optionalDependencies", "optional"),
+    ("peerDependencies", "peer"),
+)
+# semver: a prerelease tag follows the patch number after a hyphen (1.0.0-rc.1, not 1.0.0+build-1).
+_PRERELEASE = re.compile(r"^v?\d+\.\d+\.\d+-")
+
+
+def is_prerelease(version: str) -> bool:
+    """True for semver prereleases."""
+    return bool(_PRERELEASE.match(version.strip()))
+
+
+class NpmSource(base.Source):
+    """The npm registry (or a mirror of it)."""
+
+    ecosystem = "npm"
+    name = "npm"
+
+    async def fetch(
+        self, name: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> model.FetchResult:
+        package = names.normalize(self.ecosystem, name)
+        # A scoped name is one path segment to the registry: @scope%2fname.
+        return await self.fetch_mapped(
+            package.replace("/", "%2f"), package=package, etag=etag, last_modified=last_modified, mapper=self._facts
+        )
+
+    def _facts(self, package: str, doc: Any) -> model.PackageFacts:
+        doc = base.expect(doc, dict, source=self.name, what="the packument")
+        times = base.obj(doc.get("time"))
+        if not doc.get("versions") and "unpublished" in times:
+            raise errors.NotFound(f"npm package {package} was unpublished", ecosystem=self.ecosystem, name=package)
+        manifests = base.required(doc, "versions", dict, source=self.name)
+        dist_tags = {tag: version for tag, version in base.obj(doc.get("dist-tags")).items() if base.text(version)}
+        latest = base.text(dist_tags.get("latest"))
+        latest_manifest = base.obj(manifests.get(latest)) if latest else {}
+
+        versions = []
+        for number, manifest in manifests.items():
+            if not isinstance(manifest, dict):
+                self._skip(package, number, "its manifest is not an object")
+                continue
+            versions.append(self._version(package, number, manifest, times))
+        newest = next((version for version in versions if version.number == latest), None)
+        newest_dependencies = (newest.dependencies if newest else None) or ()
+
+        def pick(key: str) -> object:
+            # The latest manifest speaks for the package; older packuments have nothing else,
+            # newer ones also repeat some fields at the top.
+            value = latest_manifest.get(key)
+            return doc.get(key) if value is None else value
+
+        return model.PackageFacts(
+            ecosystem=self.ecosystem,
+            name=package,
+            display_name=base.text(doc.get("name")) or package,
+            description=base.text(pick("description")),
+            keywords=base.keywords(pick("keywords")),
+            licenses=_licenses(latest_manifest) or _licenses(doc),
+            homepage=base.text(pick("homepage")),
+            repository_url=_repository(pick("repository")),
+            latest_version=latest,
+            deprecated=newest.deprecated if newest else False,
+            deprecated_reason=newest.deprecated_reason if newest else None,
+            peer_frameworks=tuple(dependency.name for dependency in newest_dependencies if dependency.kind == "peer"),
+            versions=tuple(versions),
+            extra={"dist_tags": dist_tags},
+        )
+
+    def _version(self, package: str, number: str, manifest: dict[str, Any], times: dict[str, Any]) -> model.Version:
+        deprecated = manifest.get("deprecated")
+        # npm lifts a deprecation by setting an empty message; a few old manifests say `true`.
+        reason = base.text(deprecated)
+        return model.Version(
+            number=number,
+            published_at=base.parse_timestamp(times.get(number)),
+            prerelease=is_prerelease(number),
+            deprecated=reason is not None or deprecated is True,
+            deprecated_reason=reason,
+            licenses=_licenses(manifest),
+            dependencies=self._dependencies(package, number, manifest),
+        )
+
+    def _dependencies(self, package: str, number: str, manifest: dict[str, Any]) -> tuple[model.Dependency, ...]:
+        optional_names = base.obj(manifest.get("optionalDependencies")).keys()
+        peer_meta = base.obj(manifest.get("peerDependenciesMeta"))
+        found = []
+        for section_name, kind in _SECTIONS:
+            section = manifest.get(section_name)
+            if section is None:
+                continue
+            if not isinstance(section, dict):
+                # Manifests from npm's early years sometimes list dependencies as an array.
+                self._skip(package, number, f"its {section_name} is not an object")
+                continue
+            for dependency_name, requirement in section.items():
+                # npm publish copies optionalDependencies into dependencies; they count once, as optional.
+                if kind == "runtime" and dependency_name in optional_names:
+                    continue
+                if not isinstance(requirement, str):
+                    self._skip(package, number, f"{section_name}[{dependency_name!r}] is not a string")
+                    continue
+                try:
+                    normalized = names.normalize(self.ecosystem, dependency_name)
+                except errors.InvalidName:
+                    self._skip(package, number, f"{section_name} names invalid package {dependency_name!r}")
+                    continue
+                optional = kind == "optional" or (
+                    kind == "peer" and base.obj(peer_meta.get(dependency_name)).get("optional") is True
+                )
+                found.append(
+                    model.Dependency(
+                        name=normalized,
+                        ecosystem=self.ecosystem,
+                        requirement=requirement,
+                        kind=kind,
+                        optional=optional,
+                    )
+                )
+        return tuple(found)
+
+    def _skip(self, package: str, number: str, why: str) -> None:
+        log.info(
+            "npm %s@%s: skipped an entry because %s",
+            package,
+            number,
+            why,
+            extra={"action": "source.skip", "ecosystem": self.ecosystem, "package": package, "version": number},
+        )
+
+
+def _licenses(manifest: dict[str, Any]) -> tuple[str, ...]:
+    """`license` as a string or {type}, or the legacy `licenses` array of either."""
+    declared = manifest.get("license")
+    if declared is None:
+        declared = manifest.get("licenses")
+    found = []
+    for item in declared if isinstance(declared, list) else [declared]:
+        name = base.text(base.obj(item).get("type") if isinstance(item, dict) else item)
+        if name:
+            found.append(name)
+    return tuple(dict.fromkeys(found))
+
+
+def _repository(value: object) -> str | None:
+    """`repository` as a string or {type, url, directory}."""
+    return base.normalize_repository_url(value.get("url") if isinstance(value, dict) else value)

@@ -1,0 +1,226 @@
+"""PyPI: the JSON API's project document (`/pypi/<name>/json`).
+
+`info` describes one release (the one PyPI calls latest); `releases` lists every
+version's files. Dependencies are only known for the release `info` describes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import msgspec
+import packaging.requirements
+import packaging.version
+
+from centralcloud import errors, model, names
+from centralcloud.sources import base
+
+log = logging.getLogger(__name__)
+
+# project_urls labels, folded as PEP 753 folds them (lower case, no spaces or punctuation).
+_REPOSITORY_LABELS = ("source", "repository", "sourcecode", "github")
+_DOCUMENTATION_LABELS = ("documentation", "docs")
+_HOMEPAGE_LABELS = ("homepage", "home")
+_EXTRA = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
+# Placeholders old metadata tools wrote for fields left empty.
+_PLACEHOLDERS = {"UNKNOWN", "None", "none"}
+# A license field longer than this is a pasted license text, which names nothing.
+_MAX_LICENSE_NAME = 100
+
+
+class PypiSource(base.Source):
+    """PyPI's JSON API (or a mirror serving it)."""
+
+    ecosystem = "pypi"
+    name = "pypi"
+
+    async def fetch(
+        self, name: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> model.FetchResult:
+        project = names.normalize(self.ecosystem, name)
+        return await self.fetch_mapped(
+            f"pypi/{project}/json", package=project, etag=etag, last_modified=last_modified, mapper=self._facts
+        )
+
+    def _facts(self, project: str, doc: Any) -> model.PackageFacts:
+        doc = base.expect(doc, dict, source=self.name, what="the project document")
+        info = base.required(doc, "info", dict, source=self.name)
+        releases = base.required(doc, "releases", dict, source=self.name)
+        info_version = _meta(info.get("version"))
+        dependencies = self._requirements(project, info.get("requires_dist"))
+
+        versions = []
+        candidates = []
+        for number, files in releases.items():
+            files = [item for item in files if isinstance(item, dict)] if isinstance(files, list) else []
+            parsed = _parse_version(number)
+            version = _release(number, files, parsed=parsed)
+            if number == info_version:
+                version = _with_info(version, info, dependencies)
+            versions.append(version)
+            # Only an installable, final, unwithdrawn release may be called latest.
+            if parsed is not None and files and not version.prerelease and not version.yanked:
+                candidates.append((parsed, number))
+
+        classifiers = base.strings(info.get("classifiers"))
+        urls = _project_urls(info.get("project_urls"))
+        homepage = _meta(info.get("home_page")) or _label(urls, _HOMEPAGE_LABELS)
+        repository = base.normalize_repository_url(_label(urls, _REPOSITORY_LABELS))
+        if repository is None and homepage and "github.com/" in homepage:
+            repository = base.normalize_repository_url(homepage)
+        requires_python = _meta(info.get("requires_python"))
+        return model.PackageFacts(
+            ecosystem=self.ecosystem,
+            name=project,
+            display_name=_meta(info.get("name")) or project,
+            description=_meta(info.get("summary")),
+            keywords=base.keywords(info.get("keywords")),
+            classifiers=classifiers,
+            licenses=_licenses(info, classifiers),
+            homepage=homepage,
+            repository_url=repository,
+            documentation_url=_label(urls, _DOCUMENTATION_LABELS) or _meta(info.get("docs_url")),
+            latest_version=max(candidates)[1] if candidates else info_version,
+            versions=tuple(versions),
+            advisories=_advisories(doc.get("vulnerabilities")),
+            extra={"requires_python": requires_python} if requires_python else {},
+        )
+
+    def _requirements(self, project: str, value: object) -> tuple[model.Dependency, ...] | None:
+        if value is None:
+            # The API spells an empty Requires-Dist as null.
+            return ()
+        if not isinstance(value, list):
+            self._skip(project, "requires_dist is not a list")
+            return None
+        found = []
+        for line in value:
+            if not isinstance(line, str):
+                self._skip(project, f"requirement {line!r} is not a string")
+                continue
+            try:
+                requirement = packaging.requirements.Requirement(line)
+                name = names.normalize(self.ecosystem, requirement.name)
+            except (packaging.requirements.InvalidRequirement, errors.InvalidName) as err:
+                self._skip(project, f"requirement {line!r} is unreadable ({err})")
+                continue
+            marker = str(requirement.marker) if requirement.marker else None
+            extra = _EXTRA.search(marker) if marker else None
+            condition = marker
+            if extra and extra.group(0) == marker:
+                condition = f"extra == {extra[1]}"
+            found.append(
+                model.Dependency(
+                    name=name,
+                    ecosystem=self.ecosystem,
+                    requirement=str(requirement.specifier) or (f"@ {requirement.url}" if requirement.url else ""),
+                    kind="optional" if extra else "runtime",
+                    optional=extra is not None,
+                    condition=condition,
+                )
+            )
+        return tuple(found)
+
+    def _skip(self, project: str, why: str) -> None:
+        log.info(
+            "pypi %s: skipped an entry because %s",
+            project,
+            why,
+            extra={"action": "source.skip", "ecosystem": self.ecosystem, "package": project},
+        )
+
+
+def _release(number: str, files: list[dict[str, Any]], *, parsed: packaging.version.Version | None) -> model.Version:
+    """A release from its files: published with its first file, yanked when every file is."""
+    uploaded = [
+        stamp
+        for item in files
+        if (stamp := base.parse_timestamp(item.get("upload_time_iso_8601") or item.get("upload_time")))
+    ]
+    yanked = bool(files) and all(item.get("yanked") is True for item in files)
+    return model.Version(
+        number=number,
+        published_at=min(uploaded, default=None),
+        prerelease=parsed.is_prerelease if parsed else False,
+        yanked=yanked,
+        yanked_reason=next((reason for item in files if (reason := base.text(item.get("yanked_reason")))), None)
+        if yanked
+        else None,
+    )
+
+
+def _with_info(
+    version: model.Version, info: dict[str, Any], dependencies: tuple[model.Dependency, ...] | None
+) -> model.Version:
+    """The release `info` describes: its dependencies, and its yank as `info` states it."""
+    if info.get("yanked") is not True:
+        return msgspec.structs.replace(version, dependencies=dependencies)
+    return msgspec.structs.replace(
+        version,
+        dependencies=dependencies,
+        yanked=True,
+        yanked_reason=version.yanked_reason or base.text(info.get("yanked_reason")),
+    )
+
+
+def _parse_version(number: str) -> packaging.version.Version | None:
+    try:
+        return packaging.version.Version(number)
+    except packaging.version.InvalidVersion:
+        return None
+
+
+def _meta(value: object) -> str | None:
+    found = base.text(value)
+    return None if found in _PLACEHOLDERS else found
+
+
+def _project_urls(value: object) -> dict[str, str]:
+    urls: dict[str, str] = {}
+    for label, url in base.obj(value).items():
+        if base.text(url):
+            urls.setdefault(re.sub(r"[^a-z0-9]", "", label.lower()), url.strip())
+    return urls
+
+
+def _label(urls: dict[str, str], labels: tuple[str, ...]) -> str | None:
+    return next((urls[label] for label in labels if label in urls), None)
+
+
+def _licenses(info: dict[str, Any], classifiers: tuple[str, ...]) -> tuple[str, ...]:
+    """license_expression, else a short `license`, else the License :: classifiers."""
+    expression = _meta(info.get("license_expression"))
+    if expression:
+        return (expression,)
+    declared = _meta(info.get("license"))
+    if declared and len(declared) <= _MAX_LICENSE_NAME and "\n" not in declared:
+        return (declared,)
+    found = []
+    for classifier in classifiers:
+        parts = classifier.split(" :: ")
+        # "License :: OSI Approved" alone says how, not which.
+        if parts[0] == "License" and len(parts) > 1 and parts[-1] != "OSI Approved":
+            found.append(parts[-1])
+    return tuple(found)
+
+
+def _advisories(value: object) -> tuple[model.SourceAdvisory, ...]:
+    found = []
+    for item in value if isinstance(value, list) else ():
+        advisory_id = base.text(base.obj(item).get("id"))
+        if advisory_id is None:
+            continue
+        found.append(
+            model.SourceAdvisory(
+                id=advisory_id,
+                aliases=base.strings(item.get("aliases")),
+                summary=base.text(item.get("summary")),
+                details=base.text(item.get("details")),
+                fixed_in=base.strings(item.get("fixed_in")),
+                link=base.text(item.get("link")),
+                withdrawn=base.parse_timestamp(item.get("withdrawn")),
+            )
+        )
+    return tuple(found)
