@@ -533,7 +533,8 @@ async def _ensure_database(*, dsn: str, name: str) -> None:
 def _nats_port_in_use(*, host: str, port: int) -> PortInUse:
     return PortInUse(
         f"port {port} on {host} is already in use: stop the program holding it, "
-        "or set CENTRALCLOUD_NATS_URL to use that server (or another port)",
+        "set CENTRALCLOUD_EMBEDDED_NATS=false to serve on that NATS server, "
+        "or set CENTRALCLOUD_NATS_URL to another port",
         host=host,
         port=port,
     )

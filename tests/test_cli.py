@@ -1,0 +1,131 @@
+"""`centralcloud serve` as a user runs it: embedded servers, the CLI, SIGTERM, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pathlib
+import signal
+import sys
+
+import psutil
+
+from centralcloud import embedded
+from replay import Reply, ReplayServer
+
+
+async def cli(*args: str, env: dict[str, str], timeout: float = 60) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "centralcloud", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def wait_until_serving(env: dict[str, str], server: asyncio.subprocess.Process) -> None:
+    for _ in range(120):
+        if server.returncode is not None:
+            raise AssertionError(f"serve exited early with {server.returncode}")
+        code, _, err = await cli("search", "anything", "--timeout", "2", env=env)
+        if code == 0:
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"service did not come up: {err}")
+
+
+def leftovers(data_dir: pathlib.Path, port: int) -> list[str]:
+    found = []
+    for process in psutil.process_iter(["name", "cmdline", "status"]):
+        try:
+            if process.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            cmdline = " ".join(process.info["cmdline"] or [])
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if str(data_dir) in cmdline or ("nats-server" in cmdline and f"-p {port}" in cmdline):
+            found.append(cmdline)
+    return found
+
+
+async def start_serve(env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "centralcloud", "serve", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def stop_serve(server: asyncio.subprocess.Process) -> tuple[int, str]:
+    server.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(server.communicate(), 60)
+    return server.returncode, err.decode()
+
+
+async def test_serve_get_search_stop_restart(tmp_path: pathlib.Path) -> None:
+    port = embedded.free_port()
+    data_dir = tmp_path / "data"
+    async with ReplayServer() as registry:
+        registry.add("/express", Reply.fixture("npm/express.json"))
+        registry.add("/pypi/django/json", Reply.fixture("pypi/django.json"))
+        env = {
+            key: value for key, value in os.environ.items()
+            if not key.startswith("CENTRALCLOUD_")
+        } | {
+            "CENTRALCLOUD_NATS_URL": f"nats://127.0.0.1:{port}",
+            "CENTRALCLOUD_DATA_DIR": str(data_dir),
+            "CENTRALCLOUD_NPM_URL": registry.url,
+            "CENTRALCLOUD_PYPI_URL": registry.url,
+        }
+        server = await start_serve(env)
+        try:
+            await wait_until_serving(env, server)
+            code, out, err = await cli("get", "npm", "express", env=env)
+            assert code == 0, err
+            assert "latest: 5.3.0" in out.splitlines()[0]
+            code, out, err = await cli("get", "pypi", "django", "--json", env=env)
+            assert code == 0, err
+            assert json.loads(out)["latest_version"] == "6.1.3"
+            code, out, err = await cli("search", "web framework", env=env)
+            assert code == 0, err
+            assert "pypi/django" in out and "npm/express" in out
+            code, out, err = await cli("get", "npm", "../admin", env=env)
+            assert code == 1 and "error 400" in err and "not a valid npm package name" in err
+        finally:
+            if server.returncode is None:
+                code, log = await stop_serve(server)
+        assert code == 0, log
+        assert leftovers(data_dir, port) == []
+
+    # The registry is gone now: what was stored must still be there after a restart.
+    env["CENTRALCLOUD_NPM_URL"] = "http://127.0.0.1:9"
+    server = await start_serve(env)
+    try:
+        await wait_until_serving(env, server)
+        code, out, err = await cli("get", "npm", "express", "--json", env=env)
+        assert code == 0, err
+        assert json.loads(out)["latest_version"] == "5.3.0"
+    finally:
+        code, log = await stop_serve(server)
+    assert code == 0, log
+    assert leftovers(data_dir, port) == []
+
+
+async def test_port_in_use_is_a_one_line_error(tmp_path: pathlib.Path) -> None:
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = {key: value for key, value in os.environ.items() if not key.startswith("CENTRALCLOUD_")} | {
+            "CENTRALCLOUD_NATS_URL": f"nats://127.0.0.1:{port}",
+            "CENTRALCLOUD_DATA_DIR": str(tmp_path / "data"),
+            "CENTRALCLOUD_NPM_URL": "http://127.0.0.1:9",
+            "CENTRALCLOUD_PYPI_URL": "http://127.0.0.1:9",
+        }
+        code, _, err = await cli("serve", env=env)
+    assert code == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("centralcloud: ") and f"port {port}" in last and "CENTRALCLOUD_NATS_URL" in last
+    assert leftovers(tmp_path / "data", port) == []
