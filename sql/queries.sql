@@ -133,7 +133,7 @@ ORDER BY published_at DESC NULLS LAST, number DESC;
 SELECT d.ecosystem, d.name, d.requirement, d.kind, d.optional, d.condition
 FROM dependencies d JOIN versions v ON v.id = d.version_id
 WHERE v.package_id = $1 AND v.number = $2
-ORDER BY d.kind, d.name;
+ORDER BY d.kind <> 'runtime', d.kind, d.name;
 
 -- name: search_packages --
 -- Full-text search over name, keywords and description blended with popularity.

@@ -54,7 +54,7 @@ async def test_round_trip(database: db.Database) -> None:
     assert [v.number for v in reply.versions] == ["5.0.0", "5.0.0-beta.1"]
     assert reply.versions_total == 3
     assert reply.versions[1].prerelease is True
-    assert [(d.name, d.kind, d.optional) for d in reply.dependencies] == [("react", "peer", True), ("body-parser", "runtime", False)]
+    assert [(d.name, d.kind, d.optional) for d in reply.dependencies] == [("body-parser", "runtime", False), ("react", "peer", True)]
     assert await store.validators(database, ecosystem="npm", name="express") == ('"abc"', None)
 
 
