@@ -12,13 +12,13 @@ import contextlib
 import logging
 import signal
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import nats
 
-from centralcloud import __version__, cache, catalog, config, db, embedded, errors, migrations, service
-from centralcloud.sources import base, npm, pypi, registries
+from centralcloud import __version__, advisories, cache, catalog, config, db, embedded, errors, migrations, service
+from centralcloud.sources import base, cargo, github, hex as hexpm, npm, osv, pypi, registries
 
 logger = logging.getLogger(__name__)
 
@@ -33,18 +33,49 @@ def build_sources(settings: config.Settings, session: aiohttp.ClientSession) -> 
     """One adapter per ecosystem whose endpoint is known; a missing one is logged, not fatal."""
     policy = http_policy(settings)
     found: dict[str, base.Source] = {}
-    makers: dict[str, tuple[Callable[[], str], type[base.Source]]] = {
-        "npm": (lambda: settings.npm_url or registries.npm_registry_url(), npm.NpmSource),
-        "pypi": (lambda: settings.pypi_url or registries.pypi_url(), pypi.PypiSource),
+    makers: dict[str, tuple[Callable[[], str], Callable[[str], base.Source]]] = {
+        "npm": (
+            lambda: settings.npm_url or registries.npm_registry_url(),
+            lambda url: npm.NpmSource(session=session, base_url=url, policy=policy),
+        ),
+        "pypi": (
+            lambda: settings.pypi_url or registries.pypi_url(),
+            lambda url: pypi.PypiSource(session=session, base_url=url, policy=policy),
+        ),
+        "cargo": (
+            lambda: settings.crates_url or cargo.DEFAULT_API_URL,
+            lambda url: cargo.CargoSource(
+                session=session, base_url=url, policy=policy,
+                index_url=settings.crates_index_url or cargo.DEFAULT_INDEX_URL,
+            ),
+        ),
+        "hex": (
+            lambda: settings.hex_url or hexpm.DEFAULT_URL,
+            lambda url: hexpm.HexSource(
+                session=session, base_url=url, policy=policy,
+                api_key=settings.hex_api_key.get_secret_value() if settings.hex_api_key else None,
+            ),
+        ),
     }
-    for ecosystem, (locate, adapter) in makers.items():
+    for ecosystem, (locate, make) in makers.items():
         try:
             url = locate()
         except errors.ConfigError as err:
             logger.warning("%s source disabled: %s", ecosystem, err.message, extra={"action": "configure", "ecosystem": ecosystem})
             continue
-        found[ecosystem] = adapter(session=session, base_url=url, policy=policy)
+        found[ecosystem] = make(url)
     return found
+
+
+def build_github(settings: config.Settings, session: aiohttp.ClientSession) -> github.GithubSource:
+    token = settings.github_token.get_secret_value() if settings.github_token else None
+    return github.GithubSource(
+        session=session, base_url=settings.github_url or github.DEFAULT_URL, policy=http_policy(settings), token=token
+    )
+
+
+def build_osv(settings: config.Settings, session: aiohttp.ClientSession) -> osv.OsvSource:
+    return osv.OsvSource(session=session, base_url=settings.osv_url or osv.DEFAULT_URL, policy=http_policy(settings))
 
 
 def nats_host_port(url: str) -> tuple[str, int]:
@@ -99,6 +130,8 @@ async def run(
             sources=sources,
             read_cache=cache.ReadCache(ttl=settings.cache_ttl, max_size=settings.cache_size),
             request_timeout=settings.request_timeout,
+            github_source=build_github(settings, session),
+            osv_source=build_osv(settings, session),
         )
         stack.push_async_callback(the_catalog.close)
         limits = service.Limits(max_request_bytes=settings.max_request_bytes, max_concurrency=settings.max_concurrency)
@@ -139,7 +172,9 @@ async def _close_nats(client: nats.aio.client.Client) -> None:
         await client.close()
 
 
-async def migrate_only(settings: config.Settings) -> list[int]:
+@contextlib.asynccontextmanager
+async def local_database(settings: config.Settings, *, migrate: bool = True) -> AsyncIterator[db.Database]:
+    """The configured (or embedded) database, for commands that work without the service."""
     async with contextlib.AsyncExitStack() as stack:
         database_url = settings.database_url
         if settings.use_embedded_postgres:
@@ -150,4 +185,20 @@ async def migrate_only(settings: config.Settings) -> list[int]:
         assert database_url is not None
         database = await db.Database.connect(database_url)
         stack.push_async_callback(database.close)
+        if migrate:
+            await migrations.migrate(database)
+        yield database
+
+
+async def migrate_only(settings: config.Settings) -> list[int]:
+    async with local_database(settings, migrate=False) as database:
         return await migrations.migrate(database)
+
+
+async def import_advisories(settings: config.Settings, path: str) -> osv.ImportReport:
+    """Load an OSV export (all.zip or a directory of OSV JSON files) into the database."""
+    report = osv.ImportReport()
+    async with local_database(settings) as database:
+        for advisory in osv.iter_export(path, report=report, source="import"):
+            await advisories.save(database, advisory)
+    return report

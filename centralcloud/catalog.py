@@ -15,8 +15,8 @@ from typing import Literal
 
 import msgspec
 
-from centralcloud import cache, db, errors, messages, names, store
-from centralcloud.sources import base
+from centralcloud import advisories, cache, db, errors, messages, model, names, store
+from centralcloud.sources import base, github, osv
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +31,15 @@ class Catalog:
         sources: Mapping[str, base.Source],
         read_cache: cache.ReadCache,
         request_timeout: float,
+        github_source: github.GithubSource | None = None,
+        osv_source: osv.OsvSource | None = None,
+        advisories_max_age: float = 6 * 3600,
     ) -> None:
         self.database = database
         self.sources = sources
+        self.github = github_source
+        self.osv = osv_source
+        self.advisories_max_age = advisories_max_age
         self.cache = read_cache
         self.request_timeout = request_timeout
         self._inflight: dict[tuple[str, str], asyncio.Future[RefreshOutcome]] = {}
@@ -80,15 +86,89 @@ class Catalog:
         if result.package is None:
             await store.touch(self.database, ecosystem=ref.ecosystem, name=ref.name)
             return "unchanged"
-        await store.save_package(
-            self.database, result.package, etag=result.etag, last_modified=result.last_modified
-        )
+        facts = result.package
+        await store.save_package(self.database, facts, etag=result.etag, last_modified=result.last_modified)
+        for advisory in advisories.from_registry(facts):
+            await advisories.save(self.database, advisory)
+        if facts.repository_url:
+            await self.refresh_repository(facts.repository_url)
         await self.cache.invalidate_package(ref.ecosystem, ref.name)
         logger.info(
             "stored %s/%s", ref.ecosystem, ref.name,
             extra={"action": "store_package", "ecosystem": ref.ecosystem, "package": ref.name},
         )
         return "updated"
+
+    async def refresh_repository(self, url: str) -> str | None:
+        """Fetch GitHub facts for a repository URL and link packages to them; failures only log."""
+        if self.github is None or github.parse_github_url(url) is None:
+            return None
+        normalized = base.normalize_repository_url(url) or url
+        row = await self.database.fetchrow("repository_validator", normalized)
+        try:
+            facts, etag = await self.github.fetch_repository(normalized, etag=row["etag"] if row else None)
+        except errors.CentralCloudError as err:
+            logger.info("repository %s not refreshed: %s", normalized, err.message,
+                        extra={"action": "refresh_repository", "source": "github"})
+            return "failed"
+        if facts is None:
+            repository_id = await self.database.fetchval("touch_repository", normalized)
+            outcome = "unchanged"
+        else:
+            repository_id = await store.save_repository(self.database, facts, etag=etag, url=normalized)
+            outcome = "updated"
+        if repository_id is not None:
+            await self.database.execute("link_repository", repository_id, url)
+        return outcome
+
+    async def refresh_advisories(self, ref: names.PackageRef) -> int:
+        """Query OSV for one package's advisories and store them."""
+        if self.osv is None:
+            raise errors.SourceUnavailable("no OSV source is configured", source="osv")
+        found = await self.osv.query(ref.ecosystem, ref.name)
+        for advisory in found:
+            await advisories.save(self.database, advisory)
+        await self.database.execute("mark_advisories_synced", ref.ecosystem, ref.name)
+        await self.cache.invalidate_package(ref.ecosystem, ref.name)
+        return len(found)
+
+    async def advisories(self, ref: names.PackageRef, *, version: str | None) -> messages.AdvisoriesReply:
+        state = await self.database.fetchrow("package_advisory_state", ref.ecosystem, ref.name)
+        if state is None:
+            await self._fetch_on_demand(ref)
+            state = await self.database.fetchrow("package_advisory_state", ref.ecosystem, ref.name)
+            if state is None:
+                raise errors.NotFound(f"{ref.ecosystem} package {ref.name!r} was not found", purl=ref.purl)
+        warnings: list[str] = []
+        checked_at = state["advisories_synced_at"]
+        stale = checked_at is None or (advisories.utcnow() - checked_at).total_seconds() > self.advisories_max_age
+        if stale and self.osv is not None:
+            try:
+                await asyncio.wait_for(self.refresh_advisories(ref), self.request_timeout)
+                checked_at = advisories.utcnow()
+            except TimeoutError:
+                warnings.append(f"osv: no answer within {self.request_timeout:g}s; answered from stored advisories")
+            except errors.CentralCloudError as err:
+                warnings.append(f"osv: {err.message}; answered from stored advisories")
+        elif self.osv is None:
+            warnings.append("no OSV source configured: only registry and imported advisories are known")
+        found, undetermined = await advisories.for_package(
+            self.database, ecosystem=ref.ecosystem, name=ref.name, version=version
+        )
+        affected: bool | None = None
+        if version is not None:
+            affected = True if found else (None if undetermined else False)
+        return messages.AdvisoriesReply(
+            ecosystem=ref.ecosystem,
+            name=ref.name,
+            purl=names.to_purl(ref.ecosystem, ref.name, version),
+            version=version,
+            affected=affected,
+            advisories=found,
+            undetermined=undetermined,
+            checked_at=checked_at,
+            warnings=warnings,
+        )
 
     async def get(self, ref: names.PackageRef, *, max_versions: int) -> bytes:
         """The encoded PackageReply for one package."""
@@ -106,6 +186,15 @@ class Catalog:
             )
             if reply is None:
                 raise errors.NotFound(f"{ref.ecosystem} package {ref.name!r} was not found", purl=ref.purl)
+        if reply.latest_version:
+            try:
+                found, undetermined = await advisories.for_package(
+                    self.database, ecosystem=ref.ecosystem, name=ref.name, version=reply.latest_version
+                )
+                reply.advisories_latest = len(found)
+                reply.advisories_undetermined = len(undetermined)
+            except errors.BadRequest:
+                pass  # a latest version the scheme cannot read: leave the counts unknown
         encoded = self._encoder.encode(reply)
         await self.cache.set(key, encoded)
         return encoded

@@ -70,11 +70,19 @@ def parser() -> argparse.ArgumentParser:
     search.add_argument("--limit", type=int, default=10)
     search.add_argument("--json", action="store_true", help="print the reply as JSON")
 
+    advisories = commands.add_parser("advisories", help="advisories affecting a package version; or `advisories import PATH`")
+    advisories.add_argument("ecosystem", help="npm, pypi, cargo, hex, a purl (pkg:pypi/django@3.2.0), or `import`")
+    advisories.add_argument("name", nargs="?", help="package name (or, after `import`, the OSV export: all.zip or a directory)")
+    advisories.add_argument("version", nargs="?", help="version to check; without it, every advisory with its ranges")
+    advisories.add_argument("--json", action="store_true", help="print the reply as JSON")
+    advisories.add_argument("--database-url", help="for `import`: PostgreSQL DSN; unset = the embedded database")
+    advisories.add_argument("--data-dir", help="for `import`: data directory of the embedded database")
+
     request = commands.add_parser("request", help="ask the sync to keep packages fresh")
     request.add_argument("packages", nargs="+", help="purls, or ecosystem/name pairs such as npm/express")
     request.add_argument("--json", action="store_true", help="print the reply as JSON")
 
-    for sub in (get, search, request):
+    for sub in (get, search, request, advisories):
         sub.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
     return top
 
@@ -137,6 +145,10 @@ def show_package(reply: dict[str, Any], *, versions: int) -> str:
         ("repository", reply.get("repository_url")),
         ("documentation", reply.get("documentation_url")),
         ("downloads", reply.get("downloads")),
+        ("stars", (reply.get("repository") or {}).get("stars")),
+        ("advisories", None if reply.get("advisories_latest") is None else
+            f"{reply['advisories_latest']} affect the latest version"
+            + (f", {reply['advisories_undetermined']} undetermined" if reply.get("advisories_undetermined") else "")),
         ("synced", reply.get("synced_at")),
     ]
     lines += [f"  {label:<14}{value}" for label, value in facts if value not in (None, "")]
@@ -165,6 +177,27 @@ def show_search(reply: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def show_advisories(reply: dict[str, Any]) -> str:
+    target = f"{reply['ecosystem']}/{reply['name']}" + (f" {reply['version']}" if reply.get("version") else "")
+    if reply.get("version"):
+        verdict = {True: "AFFECTED", False: "no known advisory affects it", None: "UNDETERMINED"}[reply.get("affected")]
+        lines = [f"{target}: {verdict}"]
+    else:
+        lines = [f"{target}: {len(reply.get('advisories') or [])} advisories"]
+    for item in reply.get("advisories") or []:
+        score = f"{item['score']:.1f}" if item.get("score") is not None else "-"
+        severity = (item.get("severity") or "unknown").upper()
+        fixed = f"  fixed in {item['first_fixed']}" if item.get("first_fixed") else "  no fix known"
+        aliases = f" ({', '.join(item['aliases'][:3])})" if item.get("aliases") else ""
+        lines.append(f"  {severity:<9}{score:>5}  {item['id']}{aliases}{fixed}")
+        if item.get("summary"):
+            lines.append(f"           {item['summary'][:110]}")
+    for item in reply.get("undetermined") or []:
+        lines.append(f"  UNDETERMINED  {item['id']}: {item['reason']}")
+    lines += [f"  warning: {w}" for w in reply.get("warnings") or []]
+    return "\n".join(lines)
+
+
 def show_request(reply: dict[str, Any]) -> str:
     lines = [f"accepted: {a['purl']}" for a in reply.get("accepted", [])]
     lines += [f"rejected #{r['index']}: {r['error']['message']}" for r in reply.get("rejected", [])]
@@ -174,7 +207,7 @@ def show_request(reply: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     overrides: dict[str, Any] = {"nats_url": args.nats_url}
-    for name in ("embedded", "database_url", "data_dir"):
+    for name in ("embedded", "database_url", "data_dir"):  # serve, migrate and `advisories import` take these
         overrides[name] = getattr(args, name, None)
     try:
         settings = config.load(config_file=args.config, **overrides)
@@ -198,6 +231,27 @@ def main(argv: list[str] | None = None) -> int:
                 payload["ecosystem"] = args.ecosystem
             reply = asyncio.run(ask(settings, "centralcloud.packages.search", payload, timeout=args.timeout))
             print(json.dumps(reply, indent=2) if args.json else show_search(reply))
+            return 0
+        if args.command == "advisories" and args.ecosystem == "import":
+            setup_logging(settings.log_level, json_logs=False)
+            if not args.name:
+                raise errors.BadRequest("usage: centralcloud advisories import PATH (an OSV all.zip or a directory of OSV JSON)")
+            report = asyncio.run(app.import_advisories(settings, args.name))
+            print(f"imported {report.read} advisories, skipped {report.skipped} files")
+            for member, reason in report.errors[:20]:
+                print(f"  skipped {member}: {reason}")
+            return 0 if report.read or not report.skipped else 1
+        if args.command == "advisories":
+            if args.ecosystem.startswith("pkg:"):
+                payload = {"purl": args.ecosystem}
+                if args.name:
+                    payload["version"] = args.name
+            else:
+                payload = package_payload(args.ecosystem, args.name)
+                if args.version:
+                    payload["version"] = args.version
+            reply = asyncio.run(ask(settings, "centralcloud.packages.advisories", payload, timeout=args.timeout))
+            print(json.dumps(reply, indent=2) if args.json else show_advisories(reply))
             return 0
         if args.command == "request":
             payload = {"packages": [package_payload(item, None) for item in args.packages]}

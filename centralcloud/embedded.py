@@ -395,6 +395,13 @@ class EmbeddedNats:
         lowered = output.lower()
         if "address already in use" in lowered or "only one usage of each socket address" in lowered:
             return _nats_port_in_use(host=self.host, port=port)
+        try:
+            # The log may not be flushed yet when the server dies at once; ask the port itself.
+            _ensure_port_free(host=self.host, port=port)
+        except PortInUse as taken:
+            return taken
+        except errors.ConfigError:
+            pass
         return errors.ConfigError(
             f"nats-server exited with code {self._process.returncode} while starting (log: {self.log_file}); "
             f"last log lines:\n{output}",

@@ -147,12 +147,20 @@ class Handlers:
         request = decode(data, messages.RequestPackagesRequest)
         return self._encoder.encode(await self.catalog.request(request.packages))
 
+    async def packages_advisories(self, data: bytes) -> bytes:
+        request = decode(data, messages.AdvisoriesRequest)
+        ref = names.ref(ecosystem_name=request.ecosystem, name=request.name, purl=request.purl, version=request.version)
+        return self._encoder.encode(await self.catalog.advisories(ref, version=ref.version))
+
     def table(self) -> dict[str, tuple[Handler, str]]:
         """subject → (handler, description)."""
         return {
             "centralcloud.packages.get": (self.packages_get, "Facts about one package, fetched on demand"),
             "centralcloud.packages.search": (self.packages_search, "Full-text package search blended with popularity"),
             "centralcloud.packages.request": (self.packages_request, "Ask the sync to keep packages fresh"),
+            "centralcloud.packages.advisories": (
+                self.packages_advisories, "Security advisories affecting a package version, most severe first"
+            ),
         }
 
 

@@ -192,3 +192,24 @@ async def record_requests(database: db.Database, refs: Iterable[names.PackageRef
         await database.execute(
             "record_requests", [r.ecosystem for r in refs], [r.name for r in refs], origin
         )
+
+
+async def save_repository(database: db.Database, facts: model.RepositoryFacts, *, etag: str | None, url: str) -> int:
+    return await database.fetchval(
+        "upsert_repository",
+        url,
+        facts.host,
+        facts.owner,
+        facts.name,
+        facts.description,
+        facts.stars,
+        facts.forks,
+        facts.open_issues,
+        model.utc(facts.pushed_at),
+        facts.archived,
+        facts.disabled,
+        facts.license,
+        list(facts.topics),
+        facts.default_branch,
+        etag,
+    )

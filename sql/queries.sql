@@ -165,3 +165,103 @@ SELECT t.ecosystem, t.name, $3 FROM unnest($1::text[], $2::text[]) AS t (ecosyst
 ON CONFLICT (ecosystem, name) DO UPDATE SET
     request_count = r.request_count + 1,
     last_requested_at = now();
+
+-- name: find_advisory --
+-- The stored advisory whose id or alias is one of the given ids, canonical one first ($1 ids).
+SELECT a.id FROM advisories a
+WHERE a.id = ANY ($1::text[])
+   OR EXISTS (SELECT 1 FROM advisory_aliases x WHERE x.advisory_id = a.id AND x.alias = ANY ($1::text[]))
+ORDER BY (a.id = ANY ($1::text[])) DESC, a.published_at NULLS LAST, a.id
+LIMIT 1;
+
+-- name: upsert_advisory --
+-- Insert or merge an advisory; new non-null facts win. $1 id, $2 summary, $3 details,
+-- $4 severity_vector, $5 severity_score, $6 severity, $7 published_at, $8 modified_at,
+-- $9 withdrawn_at, $10 refs (jsonb list of URLs), $11 source, $12 raw.
+INSERT INTO advisories AS a (id, summary, details, severity_vector, severity_score, severity, published_at,
+                             modified_at, withdrawn_at, refs, sources, raw, synced_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ARRAY[$11::text], $12, now())
+ON CONFLICT (id) DO UPDATE SET
+    summary = coalesce(EXCLUDED.summary, a.summary),
+    details = coalesce(EXCLUDED.details, a.details),
+    severity_vector = coalesce(EXCLUDED.severity_vector, a.severity_vector),
+    severity_score = coalesce(EXCLUDED.severity_score, a.severity_score),
+    severity = coalesce(EXCLUDED.severity, a.severity),
+    published_at = coalesce(a.published_at, EXCLUDED.published_at),
+    modified_at = greatest(EXCLUDED.modified_at, a.modified_at),
+    withdrawn_at = coalesce(EXCLUDED.withdrawn_at, a.withdrawn_at),
+    refs = (SELECT coalesce(jsonb_agg(DISTINCT r), '[]'::jsonb)
+            FROM jsonb_array_elements(a.refs || EXCLUDED.refs) AS r),
+    sources = (SELECT array_agg(DISTINCT s ORDER BY s) FROM unnest(a.sources || EXCLUDED.sources) AS s),
+    raw = coalesce(EXCLUDED.raw, a.raw),
+    synced_at = now();
+
+-- name: insert_aliases --
+-- Add aliases to an advisory, ignoring ones already known ($1 advisory id, $2 aliases).
+INSERT INTO advisory_aliases (advisory_id, alias)
+SELECT $1, alias FROM unnest($2::text[]) AS alias WHERE alias <> $1
+ON CONFLICT DO NOTHING;
+
+-- name: delete_affected_from_source --
+-- Drop what one source said an advisory affects in given packages, before rewriting it.
+-- $1 advisory id, $2 source, $3 ecosystems, $4 names.
+DELETE FROM advisory_affected f
+USING unnest($3::text[], $4::text[]) AS p (ecosystem, name)
+WHERE f.advisory_id = $1 AND f.source = $2 AND f.ecosystem = p.ecosystem AND f.name = p.name;
+
+-- name: insert_affected --
+-- Insert affected-package entries of one advisory. $1 advisory id, $2 source, $3 ecosystems,
+-- $4 names, $5 ranges (jsonb, one array per entry), $6 versions (one comma-joined string per entry),
+-- $7 flags (one comma-joined string per entry).
+INSERT INTO advisory_affected (advisory_id, source, ecosystem, name, ranges, versions, flags)
+SELECT $1, $2, t.ecosystem, t.name, t.ranges,
+       coalesce(string_to_array(nullif(t.versions, ''), ','), '{}'),
+       coalesce(string_to_array(nullif(t.flags, ''), ','), '{}')
+FROM unnest($3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[])
+     AS t (ecosystem, name, ranges, versions, flags);
+
+-- name: package_advisories --
+-- Every advisory entry about one package, with the advisory's facts ($1 ecosystem, $2 name).
+SELECT a.id, a.summary, a.details, a.severity_vector, a.severity_score, a.severity, a.published_at,
+       a.modified_at, a.withdrawn_at, a.refs, a.sources,
+       coalesce((SELECT array_agg(x.alias ORDER BY x.alias) FROM advisory_aliases x WHERE x.advisory_id = a.id), '{}') AS aliases,
+       f.source, f.ranges, f.versions, f.flags
+FROM advisory_affected f
+JOIN advisories a ON a.id = f.advisory_id
+WHERE f.ecosystem = $1 AND f.name = $2
+ORDER BY a.id, f.source;
+
+-- name: mark_advisories_synced --
+-- Note when a package's advisories were last fetched ($1 ecosystem, $2 name).
+UPDATE packages SET advisories_synced_at = now() WHERE ecosystem = $1 AND name = $2;
+
+-- name: repository_validator --
+-- The stored ETag of a repository ($1 url).
+SELECT id, etag, synced_at FROM repositories WHERE url = $1;
+
+-- name: upsert_repository --
+-- Insert or update a repository's facts; returns its id. $1 url, $2 host, $3 owner, $4 name,
+-- $5 description, $6 stars, $7 forks, $8 open_issues, $9 pushed_at, $10 archived, $11 disabled,
+-- $12 license, $13 topics, $14 default_branch, $15 etag.
+INSERT INTO repositories AS r (url, host, owner, name, description, stars, forks, open_issues, pushed_at,
+                               archived, disabled, license, topics, default_branch, etag, synced_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, now())
+ON CONFLICT (url) DO UPDATE SET
+    host = EXCLUDED.host, owner = EXCLUDED.owner, name = EXCLUDED.name, description = EXCLUDED.description,
+    stars = EXCLUDED.stars, forks = EXCLUDED.forks, open_issues = EXCLUDED.open_issues,
+    pushed_at = EXCLUDED.pushed_at, archived = EXCLUDED.archived, disabled = EXCLUDED.disabled,
+    license = EXCLUDED.license, topics = EXCLUDED.topics, default_branch = EXCLUDED.default_branch,
+    etag = EXCLUDED.etag, synced_at = now(), sync_error = NULL
+RETURNING id;
+
+-- name: touch_repository --
+-- Mark a repository as checked and unchanged ($1 url).
+UPDATE repositories SET synced_at = now(), sync_error = NULL WHERE url = $1 RETURNING id;
+
+-- name: link_repository --
+-- Point every package with this repository URL at the stored repository ($1 repository id, $2 url).
+UPDATE packages SET repository_id = $1 WHERE repository_url = $2 AND repository_id IS DISTINCT FROM $1;
+
+-- name: package_advisory_state --
+-- Whether a package is stored, its latest version and when its advisories were fetched ($1 ecosystem, $2 name).
+SELECT latest_version, advisories_synced_at FROM packages WHERE ecosystem = $1 AND name = $2;

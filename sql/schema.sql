@@ -47,6 +47,7 @@ CREATE TABLE packages (
     synced_at           timestamptz,
     sync_error          text,
     created_at          timestamptz NOT NULL DEFAULT now(),
+    advisories_synced_at timestamptz,
     UNIQUE (ecosystem, name)
 );
 CREATE INDEX packages_search_idx ON packages USING gin (search_vector);
@@ -110,10 +111,12 @@ CREATE TABLE advisory_affected (
     name         text NOT NULL,
     ranges       jsonb NOT NULL DEFAULT '[]',
     versions     text[] NOT NULL DEFAULT '{}',
-    flags        text[] NOT NULL DEFAULT '{}'
+    flags        text[] NOT NULL DEFAULT '{}',
+    source       text NOT NULL DEFAULT 'osv'
 );
 CREATE INDEX advisory_affected_package_idx ON advisory_affected (ecosystem, name);
 CREATE INDEX advisory_affected_advisory_idx ON advisory_affected (advisory_id);
+CREATE INDEX advisory_affected_source_idx ON advisory_affected (advisory_id, ecosystem, name, source);
 
 CREATE TABLE instances (
     id             text PRIMARY KEY,

@@ -17,8 +17,11 @@ import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import asyncpg
 import pytest
+
+import replay
 
 from centralcloud import db, embedded, migrations
 
@@ -148,6 +151,19 @@ async def nats_url(docker: bool) -> AsyncIterator[str]:
         yield started
     finally:
         await server.stop()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[replay.ReplayServer]:
+    """A local HTTP server replaying saved registry responses."""
+    async with replay.ReplayServer() as running:
+        yield running
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from replay import Reply, ReplayServer
 GET = "centralcloud.packages.get"
 SEARCH = "centralcloud.packages.search"
 REQUEST = "centralcloud.packages.request"
+ADVISORIES = "centralcloud.packages.advisories"
 
 
 @dataclass
@@ -69,7 +70,7 @@ async def test_discoverable_through_the_service_protocol(running: Running) -> No
     info = json.loads(reply.data)
     assert info["name"] == "centralcloud"
     assert info["description"]
-    assert {e["subject"] for e in info["endpoints"]} == {GET, SEARCH, REQUEST}
+    assert {e["subject"] for e in info["endpoints"]} == {GET, SEARCH, REQUEST, ADVISORIES}
     assert all(e["metadata"] is not None and e["queue_group"] == "test" for e in info["endpoints"])
     ping = json.loads((await running.client.request("$SRV.PING", b"", timeout=5)).data)
     assert ping["name"] == "centralcloud" and ping["version"]

@@ -23,18 +23,6 @@ class Probe(base.HttpSource):
     ecosystem = "npm"
 
 
-@pytest.fixture
-async def server():
-    async with replay.ReplayServer() as running:
-        yield running
-
-
-@pytest.fixture
-async def session():
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
 def probe(session: aiohttp.ClientSession, server: replay.ReplayServer, **policy: object) -> Probe:
     return Probe(session=session, base_url=server.url, policy=dataclasses.replace(FAST, **policy))
 

@@ -17,12 +17,6 @@ UTC = dt.timezone.utc
 
 
 @pytest.fixture
-async def server():
-    async with replay.ReplayServer() as running:
-        yield running
-
-
-@pytest.fixture
 async def source(server):
     async with aiohttp.ClientSession() as session:
         yield npm.NpmSource(session=session, base_url=server.url, policy=FAST)

@@ -130,9 +130,9 @@ class Scheme(abc.ABC):
                 sweep.append((kind, self.key(value)))
         if limits and not any(limit is None or target < limit for limit in limits):
             return False
-        # "introduced: 0" sorts before every version; the stable sort keeps the
-        # record's order between events at the same version.
-        sweep.sort(key=functools.cmp_to_key(_compare_events))
+        # "introduced: 0" (bound None) sorts before every version; the stable sort
+        # keeps the record's order between events at the same version.
+        sweep.sort(key=lambda event: (0,) if event[1] is None else (1, event[1]))
         affected = False
         for kind, bound in sweep:
             if kind == "introduced":
@@ -149,9 +149,7 @@ class Scheme(abc.ABC):
 
     def _requirement(self, requirement: str, include_prerelease: bool) -> Any:
         if not isinstance(requirement, str):
-            raise InvalidRequirement(
-                "a version requirement must be a string", ecosystem=self.ecosystem
-            )
+            raise InvalidRequirement("a version requirement must be a string", ecosystem=self.ecosystem)
         return self._compiled(requirement, include_prerelease)
 
     @functools.cached_property
@@ -202,17 +200,5 @@ def _osv_events(events: Sequence[Mapping[str, str]]) -> Iterable[Mapping[str, st
             )
         ((kind, value),) = event.items()
         if kind not in _OSV_EVENT_KINDS or not isinstance(value, str) or not value:
-            raise InvalidRequirement(
-                f"unknown or empty OSV range event {event!r}", event=repr(event)
-            )
+            raise InvalidRequirement(f"unknown or empty OSV range event {event!r}", event=repr(event))
         yield event
-
-
-def _compare_events(left: tuple[str, Any], right: tuple[str, Any]) -> int:
-    # None stands for "introduced: 0", below every real version.
-    left_bound, right_bound = left[1], right[1]
-    if left_bound is None or right_bound is None:
-        return (left_bound is not None) - (right_bound is not None)
-    if left_bound < right_bound:
-        return -1
-    return 1 if right_bound < left_bound else 0

@@ -121,7 +121,8 @@ def _comparator(text: str) -> tuple[Comparator, str]:
         _, text = _take(_TAG, text[1:], "build metadata")
     if wildcard and default:
         op = "wildcard"
-    return Comparator(op=op or "^", major=major, minor=minor, patch=patch, prerelease=prerelease), text.lstrip(" ")
+    comparator = Comparator(op=op or "^", major=major, minor=minor, patch=patch, prerelease=prerelease)
+    return comparator, text.lstrip(" ")
 
 
 def parse_requirement(text: str) -> tuple[Comparator, ...]:
@@ -253,7 +254,13 @@ class CargoScheme(_base.Scheme):
         except ValueError as err:
             raise self._invalid_requirement(requirement, str(err)) from err
 
-    def _matches(self, version: str, parsed: _semver.SemVer, matcher: tuple[Comparator, ...], include_prerelease: bool) -> bool:
+    def _matches(
+        self,
+        version: str,
+        parsed: _semver.SemVer,
+        matcher: tuple[Comparator, ...],
+        include_prerelease: bool,
+    ) -> bool:
         if not all(_test(comparator, parsed) for comparator in matcher):
             return False
         if not parsed.prerelease or include_prerelease:

@@ -210,7 +210,11 @@ class HexScheme(_base.Scheme):
             raise self._invalid_requirement(requirement, str(err)) from err
 
     def _matches(
-        self, version: str, parsed: _semver.SemVer, matcher: tuple[tuple[Clause, ...], ...], include_prerelease: bool
+        self,
+        version: str,
+        parsed: _semver.SemVer,
+        matcher: tuple[tuple[Clause, ...], ...],
+        include_prerelease: bool,
     ) -> bool:
         return any(
             all(_test(clause, parsed, include_prerelease) for clause in clauses) for clauses in matcher

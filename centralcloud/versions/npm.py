@@ -1,13 +1,13 @@
 """npm's version semantics: what node-semver 7 (the `semver` package npm itself uses) does.
 
-Why no library: the Python ports on PyPI (`node-semver`, `semantic_version`'s
-NpmSpec, `univers`) follow older node-semver releases or their own reading of
-the README, and differ from semver 7 on exactly the cases that matter for
-"which versions does this dependency accept": partial hyphen ranges, `<=1.2`
-style x-ranges, build metadata inside ranges, `*` next to other sets, and the
-pre-release rule under `includePrerelease`. So this module reproduces semver 7's
-range grammar and its desugaring into comparator sets, and tests/test_versions_npm.py
-checks it against the real package running under node.
+Why no library: none on PyPI does exactly this. Run through the differential
+test's cases, the `node-semver` port (0.9.1, a port of an older node-semver)
+answers False instead of failing for ranges semver 7 rejects, so garbage reads as
+"no match", and it still differs on build metadata inside ranges and on a `*`
+set next to others; `semantic_version`'s NpmSpec rejects or misreads about a
+third of the valid ranges (hyphen ranges with `*` or `v`, `^ 1.0`, `^x`). So this
+module reproduces semver 7's range grammar and its desugaring into comparator
+sets, and tests/test_versions_npm.py checks it against the real package under node.
 
 A range is `||`-separated sets; a set is whitespace-separated comparators, all of
 which must hold. Each comparator spelling (`^`, `~`, x-ranges, partials, hyphen
@@ -20,6 +20,7 @@ rewriting.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from centralcloud.versions import _base, _semver
@@ -49,7 +50,7 @@ _FULL = re.compile(
     re.ASCII,
 )
 _COMPARATOR = re.compile(
-    rf"(?P<op>[<>]?=?)\s*(?P<version>v?{_NUM}\.{_NUM}\.{_NUM}(?:-{_PRE_IDS})?(?:\+{_BUILD_IDS})?)",
+    rf"(?P<op>[<>]?=?)\s?(?P<version>v?{_NUM}\.{_NUM}\.{_NUM}(?:-{_PRE_IDS})?(?:\+{_BUILD_IDS})?)",
     re.ASCII,
 )
 
@@ -68,23 +69,27 @@ _LOOSE_PLAIN = (
     rf"[v=\s]*[0-9]+\.[0-9]+\.[0-9]+(?:-?{_LOOSE_PRE_IDS})?(?:\+{_BUILD_IDS})?"
 )
 
+# Below, whitespace around operators is one optional character (`\s?`), never a
+# run: node-semver collapses whitespace first and runs its patterns with `\s*`
+# capped at one character, so the double space that stripping build metadata
+# can leave behind (`> +b x`) splits a comparator instead of being absorbed.
 _BUILD_ANYWHERE = re.compile(rf"\+{_BUILD_IDS}", re.ASCII)
-_HYPHEN = re.compile(rf"\s*{_xrange_plain('low')}\s+-\s+{_xrange_plain('high')}\s*", re.ASCII)
+_HYPHEN = re.compile(rf"\s?{_xrange_plain('low')}\s-\s{_xrange_plain('high')}\s?", re.ASCII)
 # "> 1.2.3" becomes ">1.2.3"; the version alternatives only mark where one ends.
 _OPERATOR_GAP = re.compile(
-    rf"(?P<lead>\s*)(?P<op>[<>]?=?)\s*(?P<version>{_LOOSE_PLAIN}|{_XRANGE_ANONYMOUS})", re.ASCII
+    rf"(?P<lead>\s?)(?P<op>[<>]?=?)\s?(?P<version>{_LOOSE_PLAIN}|{_XRANGE_ANONYMOUS})", re.ASCII
 )
-_TILDE_GAP = re.compile(r"(\s*)~>?\s+", re.ASCII)
-_CARET_GAP = re.compile(r"(\s*)\^\s+", re.ASCII)
+_TILDE_GAP = re.compile(r"(\s?)~>?\s", re.ASCII)
+_CARET_GAP = re.compile(r"(\s?)\^\s", re.ASCII)
 _CARET = re.compile(rf"\^{_xrange_plain('v')}", re.ASCII)
 _TILDE = re.compile(rf"~>?{_xrange_plain('v')}", re.ASCII)
-_XRANGE = re.compile(rf"(?P<op>[<>]?=?)\s*{_xrange_plain('v')}", re.ASCII)
-_STAR = re.compile(r"[<>]?=?\s*\*", re.ASCII)
-_GTE_ZERO = re.compile(r"\s*>=\s*0\.0\.0\s*", re.ASCII)
-_GTE_ZERO_PRE = re.compile(r"\s*>=\s*0\.0\.0-0\s*", re.ASCII)
+_XRANGE = re.compile(rf"(?P<op>[<>]?=?)\s?{_xrange_plain('v')}", re.ASCII)
+_STAR = re.compile(r"[<>]?=?\s?\*", re.ASCII)
+_GTE_ZERO = re.compile(r"\s?>=\s?0\.0\.0\s?", re.ASCII)
+_GTE_ZERO_PRE = re.compile(r"\s?>=\s?0\.0\.0-0\s?", re.ASCII)
 
 # A comparator is (operator, version); version None is node-semver's ANY ("" or "*").
-Comparator = tuple[str, "_semver.SemVer | None"]
+Comparator = tuple[str, _semver.SemVer | None]
 _ANY: Comparator = ("", None)
 
 
@@ -228,7 +233,7 @@ def _xrange(token: str, include_prerelease: bool) -> str:
     return token
 
 
-def _each_word(text: str, rewrite: Any, include_prerelease: bool) -> str:
+def _each_word(text: str, rewrite: Callable[[str, bool], str], include_prerelease: bool) -> str:
     return " ".join(rewrite(word, include_prerelease) for word in text.strip(" ").split(" "))
 
 
@@ -258,7 +263,7 @@ def _comparator_set(text: str, include_prerelease: bool) -> tuple[Comparator, ..
     for token in text.split(" "):
         rewritten = _caret(token, include_prerelease)
         rewritten = _each_word(rewritten, _tilde, include_prerelease)
-        rewritten = " ".join(_xrange(word, include_prerelease) for word in rewritten.split(" "))
+        rewritten = _each_word(rewritten, _xrange, include_prerelease)
         # A `*` that survived (as in `1.2.3*` or a lone `*`) just drops out.
         rewritten = _STAR.sub("", rewritten.strip(" "), count=1)
         words.append(rewritten)
@@ -335,6 +340,10 @@ class NpmScheme(_base.Scheme):
         return tuple(sets)
 
     def _matches(
-        self, version: str, parsed: _semver.SemVer, matcher: tuple[tuple[Comparator, ...], ...], include_prerelease: bool
+        self,
+        version: str,
+        parsed: _semver.SemVer,
+        matcher: tuple[tuple[Comparator, ...], ...],
+        include_prerelease: bool,
     ) -> bool:
         return any(_test_set(comparators, parsed, include_prerelease) for comparators in matcher)

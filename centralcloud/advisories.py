@@ -1,0 +1,253 @@
+"""Security advisories: merged storage and exact matching of a version against them.
+
+One record per advisory, keyed by its OSV id; a record that arrives under another id
+but shares an alias (CVE-…, GHSA-…) is merged into the stored one. What an advisory
+affects is kept per source: OSV ranges (from the API or an export) outrank a registry's
+own partial view (PyPI's `vulnerabilities`, which only speaks of the latest release).
+
+Matching never guesses. A range we cannot evaluate (unknown type, a version we cannot
+parse) puts the advisory in `undetermined` with the reason, never among the safe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgspec
+
+from centralcloud import db, errors, messages, model, versions
+
+# Higher wins when several sources describe one advisory's effect on one package.
+SOURCE_RANK = {"osv": 2, "import": 2, "npm": 1, "pypi": 1}
+EVALUATED_RANGE_TYPES = {"SEMVER", "ECOSYSTEM"}
+SEVERITY_ORDER = {"critical": 4, "high": 3, "medium": 2, "moderate": 2, "low": 1, "none": 0}
+
+
+async def save(database: db.Database, advisory: model.Advisory) -> str:
+    """Store or merge one advisory; returns the id it is stored under."""
+    ids = [advisory.id, *advisory.aliases]
+    async with database.transaction() as tx:
+        canonical = await tx.fetchval("find_advisory", ids) or advisory.id
+        await tx.execute(
+            "upsert_advisory",
+            canonical,
+            advisory.summary,
+            advisory.details,
+            advisory.severity_vector,
+            advisory.severity_score,
+            advisory.severity,
+            model.utc(advisory.published),
+            model.utc(advisory.modified),
+            model.utc(advisory.withdrawn),
+            list(advisory.references),
+            advisory.source,
+            None,
+        )
+        await tx.execute("insert_aliases", canonical, [i for i in ids if i != canonical])
+        affected = advisory.affected
+        if affected:
+            await tx.execute(
+                "delete_affected_from_source",
+                canonical,
+                advisory.source,
+                [a.ecosystem for a in affected],
+                [a.name for a in affected],
+            )
+            await tx.execute(
+                "insert_affected",
+                canonical,
+                advisory.source,
+                [a.ecosystem for a in affected],
+                [a.name for a in affected],
+                [[msgspec.to_builtins(r) for r in a.ranges] for a in affected],
+                [",".join(a.versions) for a in affected],
+                [",".join(a.flags) for a in affected],
+            )
+    return canonical
+
+
+async def save_many(database: db.Database, advisories: Iterable[model.Advisory]) -> int:
+    count = 0
+    for advisory in advisories:
+        await save(database, advisory)
+        count += 1
+    return count
+
+
+def from_registry(facts: model.PackageFacts) -> list[model.Advisory]:
+    """A registry's own advisories (PyPI `vulnerabilities`) as advisory records.
+
+    PyPI lists them for the latest release only and names the fixing versions, so the
+    record says exactly that: the latest version is affected, and where it is fixed.
+    """
+    found = []
+    for item in facts.advisories:
+        if item.withdrawn is not None:
+            continue
+        explicit = tuple(item.affected_versions) or ((facts.latest_version,) if facts.latest_version else ())
+        ranges = ()
+        if item.fixed_in:
+            ranges = (model.AffectedRange(type="ECOSYSTEM", events=tuple({"fixed": f} for f in item.fixed_in)),)
+        found.append(
+            model.Advisory(
+                id=item.id,
+                aliases=tuple(item.aliases),
+                summary=item.summary,
+                details=item.details,
+                references=(item.link,) if item.link else (),
+                affected=(
+                    model.AffectedPackage(
+                        ecosystem=facts.ecosystem, name=facts.name, ranges=ranges, versions=explicit,
+                        flags=("registry_partial",),
+                    ),
+                ),
+                source=facts.ecosystem,
+            )
+        )
+    return found
+
+
+@dataclasses.dataclass
+class _Entry:
+    row: Any
+    source: str
+
+
+def _events(ranges: Sequence[dict[str, Any]]) -> list[tuple[str, list[dict[str, str]]]]:
+    out = []
+    for item in ranges or ():
+        if isinstance(item, dict):
+            out.append((str(item.get("type", "")), list(item.get("events") or [])))
+    return out
+
+
+def _fixed_after(scheme: versions.Scheme, version: str | None, entries: list[_Entry]) -> str | None:
+    """The first fixing version above `version` (the asker's release line), or the lowest fix."""
+    candidates = []
+    for entry in entries:
+        for _, events in _events(entry.row["ranges"]):
+            for event in events:
+                fixed = event.get("fixed") if isinstance(event, dict) else None
+                if not fixed:
+                    continue
+                try:
+                    key = scheme.key(fixed)
+                except errors.BadRequest:
+                    continue
+                candidates.append((key, fixed))
+    if not candidates:
+        return None
+    candidates.sort(key=lambda pair: pair[0])
+    if version is None:
+        return candidates[0][1]
+    try:
+        target = scheme.key(version)
+    except errors.BadRequest:
+        return None
+    above = [fixed for key, fixed in candidates if key > target]
+    return above[0] if above else None
+
+
+def _matches(scheme: versions.Scheme, version: str, entries: list[_Entry]) -> tuple[bool, str | None]:
+    """(affected, reason it could not be decided)."""
+    problem = None
+    for entry in entries:
+        listed = entry.row["versions"] or []
+        if version in listed:
+            return True, None
+        if listed:
+            try:
+                target = scheme.key(version)
+                for candidate in listed:
+                    try:
+                        if scheme.key(candidate) == target:
+                            return True, None
+                    except errors.BadRequest:
+                        continue
+            except errors.BadRequest:
+                problem = f"version {version!r} cannot be read as a {scheme.ecosystem} version"
+        for range_type, events in _events(entry.row["ranges"]):
+            if range_type not in EVALUATED_RANGE_TYPES:
+                problem = problem or f"range type {range_type or '?'} cannot be evaluated"
+                continue
+            if not any(isinstance(e, dict) and "introduced" in e for e in events):
+                continue  # a registry's fixed-only list: says where it is fixed, not what is affected
+            try:
+                if scheme.in_osv_range(version, events):
+                    return True, None
+            except errors.BadRequest as err:
+                problem = f"range cannot be evaluated: {err.message}"
+        for flag in entry.row["flags"] or []:
+            if flag.startswith("unknown_range_type") or flag.startswith("invalid"):
+                problem = problem or f"flagged when imported: {flag}"
+    return False, problem
+
+
+def _info(row: Any, entries: list[_Entry], *, fixed: str | None, with_ranges: bool) -> messages.AdvisoryInfo:
+    ranges = []
+    explicit: list[str] = []
+    if with_ranges:
+        for entry in entries:
+            for range_type, events in _events(entry.row["ranges"]):
+                ranges.append(messages.RangeInfo(type=range_type, events=[{str(k): str(v) for k, v in e.items()} for e in events if isinstance(e, dict)]))
+            explicit.extend(entry.row["versions"] or [])
+    return messages.AdvisoryInfo(
+        id=row["id"],
+        aliases=list(row["aliases"]),
+        summary=row["summary"],
+        severity=row["severity"],
+        score=float(row["severity_score"]) if row["severity_score"] is not None else None,
+        vector=row["severity_vector"],
+        published_at=row["published_at"],
+        modified_at=row["modified_at"],
+        first_fixed=fixed,
+        ranges=ranges,
+        versions=explicit,
+        references=[str(r) for r in (row["refs"] or [])],
+        sources=list(row["sources"]),
+    )
+
+
+def _severity_key(info: messages.AdvisoryInfo) -> tuple[float, int, str]:
+    return (-(info.score if info.score is not None else -1.0), -SEVERITY_ORDER.get((info.severity or "").lower(), -1), info.id)
+
+
+async def for_package(
+    database: db.Database, *, ecosystem: str, name: str, version: str | None
+) -> tuple[list[messages.AdvisoryInfo], list[messages.Undetermined]]:
+    """Advisories affecting `version` (or all of the package's, with ranges, when None)."""
+    scheme = versions.scheme(ecosystem)
+    if version is not None and not scheme.is_valid(version):
+        raise errors.BadRequest(f"{version!r} is not a valid {ecosystem} version", version=version)
+    rows = await database.fetch("package_advisories", ecosystem, name)
+    grouped: dict[str, list[_Entry]] = defaultdict(list)
+    facts: dict[str, Any] = {}
+    for row in rows:
+        grouped[row["id"]].append(_Entry(row=row, source=row["source"]))
+        facts[row["id"]] = row
+    found: list[messages.AdvisoryInfo] = []
+    undetermined: list[messages.Undetermined] = []
+    for advisory_id, entries in grouped.items():
+        row = facts[advisory_id]
+        if row["withdrawn_at"] is not None:
+            continue
+        best = max(SOURCE_RANK.get(e.source, 0) for e in entries)
+        entries = [e for e in entries if SOURCE_RANK.get(e.source, 0) == best]
+        if version is None:
+            found.append(_info(row, entries, fixed=_fixed_after(scheme, None, entries), with_ranges=True))
+            continue
+        affected, problem = _matches(scheme, version, entries)
+        if affected:
+            found.append(_info(row, entries, fixed=_fixed_after(scheme, version, entries), with_ranges=False))
+        elif problem:
+            undetermined.append(messages.Undetermined(id=advisory_id, aliases=list(row["aliases"]), reason=problem))
+    found.sort(key=_severity_key)
+    return found, undetermined
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
