@@ -63,7 +63,7 @@ async def save(database: db.Database, advisory: model.Advisory) -> str:
                 advisory.source,
                 [a.ecosystem for a in affected],
                 [a.name for a in affected],
-                [[msgspec.to_builtins(r) for r in a.ranges] for a in affected],
+                [msgspec.json.encode(a.ranges).decode() for a in affected],
                 [",".join(a.versions) for a in affected],
                 [",".join(a.flags) for a in affected],
             )
@@ -153,38 +153,59 @@ def _fixed_after(scheme: versions.Scheme, version: str | None, entries: list[_En
 
 
 def _matches(scheme: versions.Scheme, version: str, entries: list[_Entry]) -> tuple[bool, str | None]:
-    """(affected, reason it could not be decided)."""
+    """(affected, why it could not be decided).
+
+    Ranges of a type we cannot evaluate (GIT) only leave the answer open when nothing
+    else in the entry speaks about versions; a version we cannot read always does.
+    """
     problem = None
+    unevaluated = None
     for entry in entries:
         listed = entry.row["versions"] or []
         if version in listed:
             return True, None
-        if listed:
+        for candidate in listed:
             try:
-                target = scheme.key(version)
-                for candidate in listed:
-                    try:
-                        if scheme.key(candidate) == target:
-                            return True, None
-                    except errors.BadRequest:
-                        continue
-            except errors.BadRequest:
-                problem = f"version {version!r} cannot be read as a {scheme.ecosystem} version"
+                if scheme.key(candidate) == scheme.key(version):
+                    return True, None
+            except errors.BadRequest as err:
+                problem = f"listed version cannot be read: {err.message}"
+        evaluable = bool(listed)
         for range_type, events in _events(entry.row["ranges"]):
             if range_type not in EVALUATED_RANGE_TYPES:
-                problem = problem or f"range type {range_type or '?'} cannot be evaluated"
+                unevaluated = f"range type {range_type or '?'} cannot be evaluated against a version"
                 continue
             if not any(isinstance(e, dict) and "introduced" in e for e in events):
                 continue  # a registry's fixed-only list: says where it is fixed, not what is affected
+            evaluable = True
             try:
                 if scheme.in_osv_range(version, events):
                     return True, None
             except errors.BadRequest as err:
                 problem = f"range cannot be evaluated: {err.message}"
-        for flag in entry.row["flags"] or []:
-            if flag.startswith("unknown_range_type") or flag.startswith("invalid"):
-                problem = problem or f"flagged when imported: {flag}"
+        if "registry_partial" in (entry.row["flags"] or []) and _before_a_fix(scheme, version, entry):
+            problem = problem or (
+                f"{entry.source} reports this advisory for its latest release only; "
+                "earlier versions before the fix may be affected"
+            )
+        if not evaluable:
+            flagged = [f for f in entry.row["flags"] or [] if f != "registry_partial"]
+            problem = problem or unevaluated or (f"flagged when read: {', '.join(flagged)}" if flagged else None)
     return False, problem
+
+
+def _before_a_fix(scheme: versions.Scheme, version: str, entry: _Entry) -> bool:
+    fixes = [
+        event["fixed"]
+        for _, events in _events(entry.row["ranges"])
+        for event in events
+        if isinstance(event, dict) and event.get("fixed")
+    ]
+    try:
+        target = scheme.key(version)
+        return not fixes or any(target < scheme.key(fixed) for fixed in fixes)
+    except errors.BadRequest:
+        return True
 
 
 def _info(row: Any, entries: list[_Entry], *, fixed: str | None, with_ranges: bool) -> messages.AdvisoryInfo:

@@ -211,13 +211,13 @@ WHERE f.advisory_id = $1 AND f.source = $2 AND f.ecosystem = p.ecosystem AND f.n
 
 -- name: insert_affected --
 -- Insert affected-package entries of one advisory. $1 advisory id, $2 source, $3 ecosystems,
--- $4 names, $5 ranges (jsonb, one array per entry), $6 versions (one comma-joined string per entry),
+-- $4 names, $5 ranges (one JSON array text per entry), $6 versions (one comma-joined string per entry),
 -- $7 flags (one comma-joined string per entry).
 INSERT INTO advisory_affected (advisory_id, source, ecosystem, name, ranges, versions, flags)
-SELECT $1, $2, t.ecosystem, t.name, t.ranges,
+SELECT $1, $2, t.ecosystem, t.name, t.ranges::jsonb,
        coalesce(string_to_array(nullif(t.versions, ''), ','), '{}'),
        coalesce(string_to_array(nullif(t.flags, ''), ','), '{}')
-FROM unnest($3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[])
+FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
      AS t (ecosystem, name, ranges, versions, flags);
 
 -- name: package_advisories --

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import json
 import pathlib
+from collections.abc import Callable
 
 import aiohttp.web
 import multidict
@@ -68,6 +69,7 @@ class ReplayServer:
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self._routes: dict[tuple[str, str], list[Reply]] = {}
+        self._handlers: dict[tuple[str, str], Callable[[bytes], Reply]] = {}
         app = aiohttp.web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # Cancel handlers whose client left (timeout tests), and do not wait for them at shutdown.
@@ -77,6 +79,10 @@ class ReplayServer:
     def add(self, path: str, *replies: Reply, method: str = "GET") -> None:
         """Answer `method path` (raw, percent-encoded path) with `replies` in turn, repeating the last."""
         self._routes[(method, path)] = list(replies)
+
+    def add_handler(self, path: str, handler: Callable[[bytes], Reply], *, method: str = "POST") -> None:
+        """Answer `method path` with whatever `handler(request body)` returns (APIs that route on the body)."""
+        self._handlers[(method, path)] = handler
 
     def received(self, path: str) -> list[Received]:
         return [request for request in self.requests if request.raw_path.split("?")[0] == path]
@@ -94,11 +100,16 @@ class ReplayServer:
 
     async def _handle(self, request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
         path = request.raw_path.split("?")[0]
-        self.requests.append(Received(request.method, request.raw_path, request.headers, await request.read()))
+        body = await request.read()
+        self.requests.append(Received(request.method, request.raw_path, request.headers, body))
+        handler = self._handlers.get((request.method, path))
         replies = self._routes.get((request.method, path))
-        if not replies:
+        if handler is not None:
+            reply = handler(body)
+        elif not replies:
             return aiohttp.web.json_response({"error": "Not found"}, status=404)
-        reply = replies.pop(0) if len(replies) > 1 else replies[0]
+        else:
+            reply = replies.pop(0) if len(replies) > 1 else replies[0]
         if reply.delay:
             await asyncio.sleep(reply.delay)
         headers = dict(reply.headers)
