@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import json
 import logging
 import signal
 import urllib.parse
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import nats
 
-from centralcloud import __version__, advisories, cache, catalog, config, db, embedded, errors, migrations, service
+from centralcloud import (
+    __version__, advisories, cache, catalog, config, db, embedded, errors, migrations, schedule, service, sync,
+)
 from centralcloud.sources import base, cargo, github, hex as hexpm, npm, osv, pypi, registries
 
 logger = logging.getLogger(__name__)
@@ -89,6 +94,7 @@ async def run(
     """Serve until `stop` is set (or SIGINT/SIGTERM arrives)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    plan = schedule.Schedule(settings.sync_cron, timezone=settings.sync_timezone)  # fail before starting anything
     async with contextlib.AsyncExitStack() as stack:
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -134,8 +140,24 @@ async def run(
             osv_source=build_osv(settings, session),
         )
         stack.push_async_callback(the_catalog.close)
+
+        job = sync.SyncJob(
+            database=database,
+            the_catalog=the_catalog,
+            options=sync.Options(
+                depth=settings.dependency_depth, retention=datetime.timedelta(days=settings.retention_days)
+            ),
+            publish=client.publish,
+        )
+        stack.push_async_callback(job.close)
+        invalidations = await client.subscribe(sync.INVALIDATE_SUBJECT, cb=_invalidator(the_catalog))
+        stack.push_async_callback(invalidations.unsubscribe)
+        if settings.sync_enabled:
+            scheduler = asyncio.create_task(job.scheduler(plan, stop))
+            stack.push_async_callback(_cancel, scheduler)
+
         limits = service.Limits(max_request_bytes=settings.max_request_bytes, max_concurrency=settings.max_concurrency)
-        handlers = service.Handlers(the_catalog)
+        handlers = service.Handlers(the_catalog, job)
         the_service = await service.start(
             client, handlers=handlers.table(), limits=limits, queue_group=settings.queue_group
         )
@@ -148,6 +170,26 @@ async def run(
             ready.set()
         await stop.wait()
         logger.info("shutting down", extra={"action": "stop"})
+
+
+def _invalidator(the_catalog: catalog.Catalog) -> Callable[[Any], Awaitable[None]]:
+    """Drop packages another replica's sync changed from this replica's cache."""
+
+    async def on_message(msg: Any) -> None:
+        try:
+            packages = json.loads(msg.data).get("packages") or []
+            for ecosystem, name in packages:
+                await the_catalog.cache.invalidate_package(str(ecosystem), str(name))
+        except (ValueError, TypeError, AttributeError):
+            logger.warning("ignored a malformed cache invalidation", extra={"action": "invalidate"})
+
+    return on_message
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def connect_nats(url: str) -> nats.aio.client.Client:

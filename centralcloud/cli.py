@@ -82,7 +82,14 @@ def parser() -> argparse.ArgumentParser:
     request.add_argument("packages", nargs="+", help="purls, or ecosystem/name pairs such as npm/express")
     request.add_argument("--json", action="store_true", help="print the reply as JSON")
 
-    for sub in (get, search, request, advisories):
+    sync = commands.add_parser("sync", help="start a sync run now (`sync status` shows the last runs)")
+    sync.add_argument("action", nargs="?", choices=("run", "status"), default="run")
+    sync.add_argument("packages", nargs="*", help="with run: only these packages (purls or ecosystem/name)")
+    sync.add_argument("--follow", action="store_true", help="show a live progress bar until the run ends")
+    sync.add_argument("--run", type=int, help="with status: one run by id")
+    sync.add_argument("--json", action="store_true", help="print replies as JSON")
+
+    for sub in (get, search, request, advisories, sync):
         sub.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
     return top
 
@@ -198,6 +205,50 @@ def show_advisories(reply: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def show_runs(reply: dict[str, Any]) -> str:
+    lines = []
+    for run in reply.get("runs") or []:
+        finished = (run.get("finished_at") or "")[:19].replace("T", " ")
+        lines.append(
+            f"run {run['id']:<5} {run['state']:<12} {run['trigger']:<9} started {run['started_at'][:19].replace('T', ' ')}"
+            + (f"  finished {finished}" if finished else "") + f"  {run['done']}/{run['total']} packages"
+        )
+        for source, counts in sorted((run.get("counts") or {}).items()):
+            lines.append(
+                f"    {source:<6} checked {counts['checked']:>6}  updated {counts['updated']:>6}  "
+                f"unchanged {counts['unchanged']:>6}  failed {counts['failed']:>5}"
+            )
+        for failure in (run.get("failures") or [])[:10]:
+            lines.append(f"    failed {failure['ecosystem']}/{failure['name']} ({failure['source']}): {failure['reason'][:100]}")
+        if run.get("error"):
+            lines.append(f"    error: {run['error']}")
+    return "\n".join(lines) or "no sync runs yet"
+
+
+def progress_bar(run: dict[str, Any], width: int = 30) -> str:
+    total, done = max(run["total"], 0), run["done"]
+    filled = int(width * done / total) if total else (width if run["state"] != "running" else 0)
+    counts = run.get("counts") or {}
+    updated = sum(c["updated"] for c in counts.values())
+    unchanged = sum(c["unchanged"] for c in counts.values())
+    failed = sum(c["failed"] for c in counts.values())
+    return (
+        f"run {run['id']} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}  "
+        f"updated {updated}  unchanged {unchanged}  failed {failed}  {run['state']}"
+    )
+
+
+async def follow(settings: config.Settings, run_id: int, *, timeout: float) -> dict[str, Any]:
+    while True:
+        reply = await ask(settings, "centralcloud.sync.status", {"run": run_id}, timeout=timeout)
+        run = reply["runs"][0]
+        print("\r" + progress_bar(run), end="", file=sys.stderr, flush=True)
+        if run["state"] != "running":
+            print(file=sys.stderr)
+            return reply
+        await asyncio.sleep(0.5)
+
+
 def show_request(reply: dict[str, Any]) -> str:
     lines = [f"accepted: {a['purl']}" for a in reply.get("accepted", [])]
     lines += [f"rejected #{r['index']}: {r['error']['message']}" for r in reply.get("rejected", [])]
@@ -253,6 +304,21 @@ def main(argv: list[str] | None = None) -> int:
             reply = asyncio.run(ask(settings, "centralcloud.packages.advisories", payload, timeout=args.timeout))
             print(json.dumps(reply, indent=2) if args.json else show_advisories(reply))
             return 0
+        if args.command == "sync" and args.action == "status":
+            payload = {"run": args.run} if args.run is not None else {}
+            reply = asyncio.run(ask(settings, "centralcloud.sync.status", payload, timeout=args.timeout))
+            print(json.dumps(reply, indent=2) if args.json else show_runs(reply))
+            return 0
+        if args.command == "sync":
+            payload = {"packages": [package_payload(item, None) for item in args.packages]} if args.packages else {}
+            reply = asyncio.run(ask(settings, "centralcloud.sync.run", payload, timeout=args.timeout))
+            if not args.follow or reply.get("run") is None:
+                print(json.dumps(reply, indent=2) if args.json else reply["message"])
+                return 0
+            print(reply["message"], file=sys.stderr)
+            final = asyncio.run(follow(settings, reply["run"], timeout=args.timeout))
+            print(json.dumps(final, indent=2) if args.json else show_runs(final))
+            return 0 if final["runs"][0]["state"] == "succeeded" else 1
         if args.command == "request":
             payload = {"packages": [package_payload(item, None) for item in args.packages]}
             reply = asyncio.run(ask(settings, "centralcloud.packages.request", payload, timeout=args.timeout))

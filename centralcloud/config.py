@@ -80,6 +80,8 @@ class Settings(pydantic.BaseModel):
     """When the scheduled sync runs (cron syntax)."""
     sync_timezone: str = "UTC"
     """Time zone the cron expression is read in."""
+    sync_enabled: bool = True
+    """Run the scheduled sync in this process (centralcloud.sync.run works either way)."""
     retention_days: int = pydantic.Field(default=90, gt=0)
     """Packages nobody requested or reported for this long are removed."""
     dependency_depth: int = pydantic.Field(default=2, ge=0)

@@ -20,7 +20,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.micro import service as micro
 
-from centralcloud import __version__, catalog, errors, messages, names
+from centralcloud import __version__, catalog, errors, messages, names, sync
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +127,9 @@ def decode(data: bytes, kind: type[msgspec.Struct]) -> msgspec.Struct:
 class Handlers:
     """One coroutine per subject: bytes in, bytes out."""
 
-    def __init__(self, the_catalog: catalog.Catalog) -> None:
+    def __init__(self, the_catalog: catalog.Catalog, job: sync.SyncJob | None = None) -> None:
         self.catalog = the_catalog
+        self.job = job
         self._encoder = msgspec.json.Encoder()
 
     async def packages_get(self, data: bytes) -> bytes:
@@ -152,9 +153,45 @@ class Handlers:
         ref = names.ref(ecosystem_name=request.ecosystem, name=request.name, purl=request.purl, version=request.version)
         return self._encoder.encode(await self.catalog.advisories(ref, version=ref.version))
 
+    async def sync_run(self, data: bytes) -> bytes:
+        request = decode(data, messages.SyncRunRequest)
+        if self.job is None:
+            raise errors.CentralCloudError("the sync job is not running in this process")
+        refs = None
+        if request.packages is not None:
+            refs = [names.ref(ecosystem_name=p.ecosystem, name=p.name, purl=p.purl) for p in request.packages]
+        run_id, started = await self.job.start(trigger="request", packages=refs)
+        if started:
+            message = f"sync run {run_id} started"
+        elif run_id is not None:
+            message = f"sync run {run_id} is already under way"
+        else:
+            message = "another replica is starting a run; ask centralcloud.sync.status"
+        return self._encoder.encode(messages.SyncRunReply(run=run_id, started=started, message=message))
+
+    async def sync_status(self, data: bytes) -> bytes:
+        request = decode(data, messages.SyncStatusRequest)
+        if self.job is None:
+            raise errors.CentralCloudError("the sync job is not running in this process")
+        runs = await self.job.status(request.run, limit=request.limit)
+        reply = messages.SyncStatusReply(runs=[
+            messages.SyncRunInfo(
+                id=run["id"], state=run["state"], trigger=run["trigger"], scheduled_for=run["scheduled_for"],
+                started_at=run["started_at"], finished_at=run["finished_at"], total=run["total"],
+                done=sum(int(c.get("checked", 0)) for c in (run["counts"] or {}).values()),
+                counts={k: messages.SourceCountsInfo(**v) for k, v in (run["counts"] or {}).items()},
+                failures=[messages.SyncFailureInfo(**f) for f in run["failures"]],
+                error=run["error"],
+            )
+            for run in runs
+        ])
+        return self._encoder.encode(reply)
+
     def table(self) -> dict[str, tuple[Handler, str]]:
         """subject → (handler, description)."""
         return {
+            "centralcloud.sync.run": (self.sync_run, "Start a sync run now (all due packages, or the given ones)"),
+            "centralcloud.sync.status": (self.sync_status, "Current or last sync runs with progress and failures"),
             "centralcloud.packages.get": (self.packages_get, "Facts about one package, fetched on demand"),
             "centralcloud.packages.search": (self.packages_search, "Full-text package search blended with popularity"),
             "centralcloud.packages.request": (self.packages_request, "Ask the sync to keep packages fresh"),

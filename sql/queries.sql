@@ -265,3 +265,176 @@ UPDATE packages SET repository_id = $1 WHERE repository_url = $2 AND repository_
 -- name: package_advisory_state --
 -- Whether a package is stored, its latest version and when its advisories were fetched ($1 ecosystem, $2 name).
 SELECT latest_version, advisories_synced_at FROM packages WHERE ecosystem = $1 AND name = $2;
+
+-- name: try_sync_lock --
+-- Try to take the sync advisory lock for this session, without waiting ($1 lock key).
+SELECT pg_try_advisory_lock($1);
+
+-- name: unlock_sync --
+-- Release the sync advisory lock ($1 lock key).
+SELECT pg_advisory_unlock($1);
+
+-- name: sync_due --
+-- Packages the sync keeps fresh that were not synced since $2: everything requested since $3 or
+-- reported, and the runtime dependencies of their latest versions down to depth $1. Returns
+-- ecosystem, name and the shallowest depth at which each was reached.
+WITH RECURSIVE roots AS (
+    SELECT ecosystem, name FROM package_requests WHERE last_requested_at >= $3
+    UNION
+    SELECT ecosystem, name FROM instance_dependencies
+), walk (ecosystem, name, depth) AS (
+    SELECT ecosystem, name, 0 FROM roots
+    UNION
+    SELECT d.ecosystem, d.name, w.depth + 1
+    FROM walk w
+    JOIN packages p ON p.ecosystem = w.ecosystem AND p.name = w.name
+    JOIN versions v ON v.package_id = p.id AND v.number = p.latest_version
+    JOIN dependencies d ON d.version_id = v.id AND d.kind = 'runtime' AND NOT d.optional
+    WHERE w.depth < $1 AND d.ecosystem = w.ecosystem
+)
+SELECT w.ecosystem, w.name, min(w.depth) AS depth
+FROM walk w
+LEFT JOIN packages p ON p.ecosystem = w.ecosystem AND p.name = w.name
+WHERE p.synced_at IS NULL OR p.synced_at < $2
+GROUP BY w.ecosystem, w.name
+ORDER BY min(w.depth), w.ecosystem, w.name;
+
+-- name: create_sync_run --
+-- Start a run record; returns id and started_at ($1 trigger, $2 scheduled_for, $3 requested packages).
+INSERT INTO sync_runs (trigger, scheduled_for, requested) VALUES ($1, $2, $3) RETURNING id, started_at;
+
+-- name: last_scheduled_tick --
+-- The tick of the newest scheduled run, whatever its state.
+SELECT max(scheduled_for) FROM sync_runs WHERE trigger = 'schedule';
+
+-- name: stale_running_run --
+-- The newest run still marked running (its process died if nobody holds the lock).
+SELECT id, trigger, scheduled_for, requested, started_at, total, counts
+FROM sync_runs WHERE state = 'running' ORDER BY id DESC LIMIT 1;
+
+-- name: interrupt_other_runs --
+-- Mark runs left running by dead processes as interrupted, except the one being resumed ($1 id or 0).
+UPDATE sync_runs SET state = 'interrupted', finished_at = now()
+WHERE state = 'running' AND id <> $1;
+
+-- name: update_sync_progress --
+-- Record progress of a running run ($1 id, $2 total, $3 counts).
+UPDATE sync_runs SET total = $2, counts = $3 WHERE id = $1;
+
+-- name: finish_sync_run --
+-- Close a run ($1 id, $2 state, $3 total, $4 counts, $5 error).
+UPDATE sync_runs SET state = $2, total = $3, counts = $4, error = $5, finished_at = now() WHERE id = $1;
+
+-- name: record_sync_failure --
+-- One package that failed in a run ($1 run id, $2 ecosystem, $3 name, $4 source, $5 reason).
+INSERT INTO sync_failures (run_id, ecosystem, name, source, reason) VALUES ($1, $2, $3, $4, $5);
+
+-- name: mark_sync_error --
+-- Keep a package's last sync error with it ($1 ecosystem, $2 name, $3 reason).
+UPDATE packages SET sync_error = $3 WHERE ecosystem = $1 AND name = $2;
+
+-- name: list_sync_runs --
+-- The newest runs ($1 limit).
+SELECT id, state, trigger, scheduled_for, requested, started_at, finished_at, total, counts, error
+FROM sync_runs ORDER BY id DESC LIMIT $1;
+
+-- name: get_sync_run --
+-- One run by id ($1 id).
+SELECT id, state, trigger, scheduled_for, requested, started_at, finished_at, total, counts, error
+FROM sync_runs WHERE id = $1;
+
+-- name: list_sync_failures --
+-- Failures of one run, oldest first ($1 run id, $2 limit).
+SELECT ecosystem, name, source, reason, failed_at FROM sync_failures WHERE run_id = $1 ORDER BY failed_at LIMIT $2;
+
+-- name: advisory_modified --
+-- Stored modification times of advisories by id or alias ($1 ids).
+SELECT a.id, a.modified_at, x.alias
+FROM advisories a LEFT JOIN advisory_aliases x ON x.advisory_id = a.id
+WHERE a.id = ANY ($1::text[]) OR x.alias = ANY ($1::text[]);
+
+-- name: mark_many_advisories_synced --
+-- Note that the advisories of many packages were fetched ($1 ecosystems, $2 names).
+UPDATE packages p SET advisories_synced_at = now()
+FROM unnest($1::text[], $2::text[]) AS t (ecosystem, name)
+WHERE p.ecosystem = t.ecosystem AND p.name = t.name;
+
+-- name: stale_repositories --
+-- Repository URLs of the given packages not refreshed since $3 ($1 ecosystems, $2 names, $3 cutoff).
+SELECT DISTINCT p.repository_url
+FROM packages p
+JOIN unnest($1::text[], $2::text[]) AS t (ecosystem, name) ON p.ecosystem = t.ecosystem AND p.name = t.name
+LEFT JOIN repositories r ON r.id = p.repository_id
+WHERE p.repository_url IS NOT NULL AND (r.synced_at IS NULL OR r.synced_at < $3);
+
+-- name: quality_signals --
+-- Everything the quality score needs, for every stored package of the given ecosystems ($1 ecosystems).
+SELECT p.id, p.ecosystem, p.name, p.downloads, p.recent_downloads, p.deprecated,
+       p.repository_url IS NOT NULL AS has_repository, cardinality(p.licenses) > 0 AS has_license,
+       p.documentation_url IS NOT NULL AS has_documentation,
+       r.stars, r.forks, r.open_issues, r.archived,
+       (SELECT array_agg(v.published_at ORDER BY v.published_at)
+        FROM versions v WHERE v.package_id = p.id AND NOT v.prerelease AND NOT v.yanked AND v.published_at IS NOT NULL) AS releases,
+       (SELECT count(DISTINCT dp.id) FROM dependencies d
+        JOIN versions dv ON dv.id = d.version_id
+        JOIN packages dp ON dp.id = dv.package_id AND dp.latest_version = dv.number
+        WHERE d.ecosystem = p.ecosystem AND d.name = p.name AND dp.id <> p.id) AS dependents,
+       (SELECT count(DISTINCT i.instance_id) FROM instance_dependencies i
+        WHERE i.ecosystem = p.ecosystem AND i.name = p.name) AS instances
+FROM packages p
+LEFT JOIN repositories r ON r.id = p.repository_id
+WHERE p.ecosystem = ANY ($1::text[]);
+
+-- name: upsert_scores --
+-- Store many quality scores at once. $1 package ids, $2 scores, $3 popularity, $4 maintenance,
+-- $5 security, $6 community, $7 parts (one JSON object text per package).
+INSERT INTO package_scores AS s (package_id, score, popularity, maintenance, security, community, parts, computed_at)
+SELECT t.id, t.score, t.popularity, t.maintenance, t.security, t.community, t.parts::jsonb, now()
+FROM unnest($1::bigint[], $2::float8[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::text[])
+     AS t (id, score, popularity, maintenance, security, community, parts)
+ON CONFLICT (package_id) DO UPDATE SET
+    score = EXCLUDED.score, popularity = EXCLUDED.popularity, maintenance = EXCLUDED.maintenance,
+    security = EXCLUDED.security, community = EXCLUDED.community, parts = EXCLUDED.parts,
+    computed_at = now();
+
+-- name: forget_stale_requests --
+-- Drop requests nobody repeated within the retention ($1 cutoff).
+DELETE FROM package_requests WHERE last_requested_at < $1;
+
+-- name: cleanup_packages --
+-- Remove packages that nobody requested or reported since the cutoff and that no kept package
+-- depends on within depth $2; returns what was removed ($1 cutoff, $2 depth).
+WITH RECURSIVE roots AS (
+    SELECT ecosystem, name FROM package_requests WHERE last_requested_at >= $1
+    UNION
+    SELECT ecosystem, name FROM instance_dependencies
+), walk (ecosystem, name, depth) AS (
+    SELECT ecosystem, name, 0 FROM roots
+    UNION
+    SELECT d.ecosystem, d.name, w.depth + 1
+    FROM walk w
+    JOIN packages p ON p.ecosystem = w.ecosystem AND p.name = w.name
+    JOIN versions v ON v.package_id = p.id AND v.number = p.latest_version
+    JOIN dependencies d ON d.version_id = v.id AND d.kind = 'runtime' AND NOT d.optional
+    WHERE w.depth < $2 AND d.ecosystem = w.ecosystem
+)
+DELETE FROM packages p
+WHERE p.created_at < $1
+  AND NOT EXISTS (SELECT 1 FROM walk w WHERE w.ecosystem = p.ecosystem AND w.name = p.name)
+RETURNING p.ecosystem, p.name;
+
+-- name: cleanup_advisories --
+-- Remove advisories about no stored package that were not refreshed since the cutoff ($1 cutoff).
+DELETE FROM advisories a
+WHERE a.synced_at < $1
+  AND NOT EXISTS (SELECT 1 FROM advisory_affected f JOIN packages p ON p.ecosystem = f.ecosystem AND p.name = f.name
+                  WHERE f.advisory_id = a.id)
+RETURNING a.id;
+
+-- name: cleanup_repositories --
+-- Remove repositories no package points at.
+DELETE FROM repositories r WHERE NOT EXISTS (SELECT 1 FROM packages p WHERE p.repository_id = r.id) RETURNING r.id;
+
+-- name: package_latest --
+-- A package's latest version ($1 package id).
+SELECT latest_version FROM packages WHERE id = $1;

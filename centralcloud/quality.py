@@ -1,0 +1,523 @@
+"""A quality score per package, with every part that went into it.
+
+Pure: no I/O, no database, no clock. `compute` takes the signals of a batch of
+packages and a fixed `now`, and returns one `Score` each. The same inputs always
+give the same scores. The formula, with every weight and constant, is written
+out in docs/quality.md; the constants below are the single source of those numbers.
+
+Popularity is relative: downloads, stars and dependents are ranked within each
+ecosystem of the batch, so a package's popularity depends on which other packages
+are scored with it. Pass the whole store (or one consistent set) to get
+comparable numbers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import datetime as dt
+import math
+import statistics
+import types
+from collections.abc import Mapping, Sequence
+
+import msgspec
+
+from centralcloud import model
+
+Part = float | int | str | None
+
+DIMENSIONS: tuple[str, ...] = ("popularity", "maintenance", "security", "community")
+
+OVERALL_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
+    {"popularity": 0.30, "maintenance": 0.30, "security": 0.25, "community": 0.15}
+)
+
+# Recent downloads say more about today's use than an all-time total that keeps
+# growing for abandoned packages, and dependents are the hardest signal to game.
+POPULARITY_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
+    {"recent_downloads": 0.30, "downloads": 0.15, "stars": 0.25, "dependents": 0.30}
+)
+POPULARITY_SIGNALS: tuple[str, ...] = tuple(POPULARITY_WEIGHTS)
+
+# How many packages beyond the first it takes before percentile and log scale count
+# equally: a rank among two or three packages says little, so small ecosystems lean
+# on the absolute scale and a single package uses it alone.
+PERCENTILE_PRIOR = 4.0
+
+MAINTENANCE_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
+    {"recency": 0.50, "cadence": 0.35, "basics": 0.15}
+)
+RELEASE_HALF_LIFE_DAYS = 180.0
+CADENCE_WINDOW_DAYS = 365.0
+# Releases in the window at which cadence reaches 63% (1 - 1/e) of its maximum.
+CADENCE_SCALE = 3.0
+ARCHIVED_FACTOR = 0.2
+DEPRECATED_FACTOR = 0.2
+ISSUES_PENALTY_MAX = 10.0
+# Open issues per star at which the issues penalty is at its maximum.
+ISSUES_RATIO_FULL = 0.5
+
+SECURITY_BASE = 100.0
+# CVSS v3.x qualitative bands (lower bound of the score, points subtracted).
+SEVERITY_BANDS: tuple[tuple[float, str, float], ...] = (
+    (9.0, "critical", 50.0),
+    (7.0, "high", 30.0),
+    (4.0, "medium", 15.0),
+    (0.1, "low", 5.0),
+    (0.0, "none", 0.0),
+)
+# An advisory without a score is neither ignored nor assumed critical.
+UNKNOWN_SEVERITY_PENALTY = 15.0
+FIX_FAST_DAYS = 14.0
+FIX_SLOW_DAYS = 180.0
+FIX_ADJUSTMENT_MAX = 10.0
+
+COMMUNITY_WEIGHTS: Mapping[str, float] = types.MappingProxyType({"instances": 0.70, "dependents": 0.30})
+INSTANCES_SATURATION = 10
+COMMUNITY_DEPENDENTS_SATURATION = 100
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Reference:
+    """What counts as "as popular as it gets" in one ecosystem, for the log scale."""
+
+    downloads: int
+    """All-time downloads of a top package."""
+    recent_downloads: int
+    """Downloads in the registry's recent window (90 days on crates.io and hex.pm) of a top package."""
+    stars: int
+    """Repository stars of a top package."""
+    dependents: int
+    """Packages in our store depending on a top package."""
+
+
+REFERENCES: Mapping[str, Reference] = types.MappingProxyType(
+    {
+        "npm": Reference(downloads=10**10, recent_downloads=10**9, stars=100_000, dependents=10_000),
+        "pypi": Reference(downloads=10**10, recent_downloads=10**9, stars=100_000, dependents=10_000),
+        "cargo": Reference(downloads=10**9, recent_downloads=10**8, stars=50_000, dependents=10_000),
+        "hex": Reference(downloads=10**8, recent_downloads=10**7, stars=20_000, dependents=1_000),
+    }
+)
+DEFAULT_REFERENCE = Reference(downloads=10**8, recent_downloads=10**7, stars=20_000, dependents=1_000)
+
+# Which parts belong to which dimension, in the order `explain` lists them.
+PART_GROUPS: Mapping[str, tuple[str, ...]] = types.MappingProxyType(
+    {
+        "popularity": tuple(
+            f"{signal}_{suffix}"
+            for signal in POPULARITY_SIGNALS
+            for suffix in ("percentile", "log", "population", "score")
+        ),
+        "maintenance": (
+            "latest_release_at",
+            "days_since_release",
+            "recency",
+            "release_cadence_per_year",
+            "cadence",
+            "has_repository",
+            "has_license",
+            "has_documentation",
+            "basics",
+            "open_issues",
+            "forks",
+            "issues_ratio",
+            "issues_penalty",
+            "archived",
+            "archived_penalty",
+            "deprecated",
+            "deprecated_penalty",
+        ),
+        "security": (
+            "advisories_latest",
+            "advisories_critical",
+            "advisories_high",
+            "advisories_medium",
+            "advisories_low",
+            "advisories_unscored",
+            "advisory_penalty",
+            "fixes_known",
+            "median_fix_days",
+            "fix_speed_adjustment",
+        ),
+        "community": ("instances", "instances_score", "dependents_reach"),
+        "inputs": ("downloads", "recent_downloads", "stars", "dependents", "releases"),
+    }
+)
+
+
+class Signals(msgspec.Struct, frozen=True, kw_only=True):
+    """What we know about one package, gathered from the store, for scoring."""
+
+    ecosystem: str
+    """npm, cargo, hex, pypi (purl types); popularity is ranked within it."""
+    name: str
+    """The package name as the ecosystem spells it."""
+    downloads: int | None = None
+    """All-time downloads, when the registry says."""
+    recent_downloads: int | None = None
+    """Downloads in the registry's recent window, when the registry says."""
+    stars: int | None = None
+    """Stars of the source repository, when known."""
+    forks: int | None = None
+    """Forks of the source repository, when known (reported, not scored)."""
+    open_issues: int | None = None
+    """Open issues of the source repository, when known."""
+    dependents: int = 0
+    """Stored packages whose latest version depends on this one."""
+    instances: int = 0
+    """Distinct instances that report using this package."""
+    releases: tuple[dt.datetime, ...] = ()
+    """Publication times of its releases, pre-releases and yanked versions left out (a list works too)."""
+    latest_release_at: dt.datetime | None = None
+    """Publication time of the latest release, when known."""
+    archived: bool | None = None
+    """The source repository is archived; None when unknown."""
+    deprecated: bool = False
+    """The package is deprecated or retired by its publisher."""
+    advisories_latest: tuple[float | None, ...] = ()
+    """CVSS base score of each advisory affecting the latest version; None when an advisory has none."""
+    fix_days: tuple[float, ...] = ()
+    """For past advisories of this package: days from publication to the first fixed release, when known."""
+    has_repository: bool = False
+    """A source repository is linked."""
+    has_license: bool = False
+    """A license is declared."""
+    has_documentation: bool = False
+    """A documentation link or readme is present."""
+
+
+class Score(msgspec.Struct, frozen=True, kw_only=True):
+    """The quality score of one package and how it was reached."""
+
+    ecosystem: str
+    """Ecosystem of the package."""
+    name: str
+    """Name of the package."""
+    score: float
+    """Overall score, 0..100: the weighted sum of the four dimensions."""
+    popularity: float
+    """0..100: downloads, stars and dependents, ranked within the ecosystem."""
+    maintenance: float
+    """0..100: release recency and cadence, basic metadata, less penalties for archived, deprecated and a pile of open issues."""
+    security: float
+    """0..100: 100 less points per advisory on the latest version by severity, adjusted by how fast past advisories were fixed."""
+    community: float
+    """0..100: how many instances use it, and how many stored packages depend on it."""
+    parts: dict[str, Part] = {}
+    """Every input and intermediate value, by name (see docs/quality.md)."""
+
+    def explain(self) -> list[str]:
+        """Human-readable lines: the overall sum, then one summary and one detail line per dimension."""
+        p = self.parts
+        sum_terms = " + ".join(
+            f"{OVERALL_WEIGHTS[d]:.2f} × {d} {getattr(self, d):.1f}" for d in DIMENSIONS
+        )
+        lines = [f"{self.ecosystem}/{self.name}: {self.score:.1f} of 100 = {sum_terms}"]
+
+        signals = []
+        for signal in POPULARITY_SIGNALS:
+            if p.get(f"{signal}_score") is None:
+                continue
+            where = (
+                f"percentile {p[f'{signal}_percentile']:.1f} among {p[f'{signal}_population']}"
+                if p.get(f"{signal}_percentile") is not None
+                else "alone in its ecosystem"
+            )
+            signals.append(
+                f"{signal.replace('_', ' ')} {p.get(signal)} ({where}, log scale {p[f'{signal}_log']:.1f})"
+            )
+        lines.append(f"popularity {self.popularity:.1f}: " + ("; ".join(signals) or "no signals"))
+
+        release = (
+            f"last release {p['days_since_release']:.0f} days ago (half-life {RELEASE_HALF_LIFE_DAYS:.0f} days)"
+            if p.get("days_since_release") is not None
+            else "no known release date"
+        )
+        notes = [release, f"{_count(p.get('release_cadence_per_year'), 'release')} in the last {CADENCE_WINDOW_DAYS:.0f} days"]
+        if p.get("issues_penalty"):
+            notes.append(f"many open issues for its stars (-{p['issues_penalty']:.1f})")
+        if p.get("archived") == "yes":
+            notes.append(f"archived (-{p['archived_penalty']:.1f})")
+        if p.get("deprecated") == "yes":
+            notes.append(f"deprecated (-{p['deprecated_penalty']:.1f})")
+        lines.append(f"maintenance {self.maintenance:.1f}: " + "; ".join(notes))
+
+        notes = [
+            f"{_count(p.get('advisories_latest'), 'advisory', 'advisories')} on the latest version"
+            + (f" (-{p['advisory_penalty']:.1f})" if p.get("advisory_penalty") else "")
+        ]
+        if p.get("median_fix_days") is not None:
+            notes.append(
+                f"past advisories fixed in a median {p['median_fix_days']:.0f} days ({p['fix_speed_adjustment']:+.1f})"
+            )
+        lines.append(f"security {self.security:.1f}: " + "; ".join(notes))
+
+        lines.append(
+            f"community {self.community:.1f}: used by {_count(p.get('instances'), 'instance')}, "
+            f"depended on by {_count(p.get('dependents'), 'stored package')}"
+        )
+
+        for group, keys in PART_GROUPS.items():
+            present = [key for key in keys if key in p]
+            if present:
+                lines.append(f"  {group} parts: " + ", ".join(f"{key}={_show(p[key])}" for key in present))
+        grouped = {key for keys in PART_GROUPS.values() for key in keys}
+        rest = sorted(key for key in p if key not in grouped)
+        if rest:
+            lines.append("  other parts: " + ", ".join(f"{key}={_show(p[key])}" for key in rest))
+        return lines
+
+
+def compute(signals: Sequence[Signals], *, now: dt.datetime) -> list[Score]:
+    """Score every package in `signals`, in the same order, as of `now`.
+
+    Popularity ranks each package among the packages of its own ecosystem in this
+    batch. A package may appear only once per batch (ValueError otherwise), since a
+    duplicate would count twice in the ranking.
+    """
+    now = _aware(now)
+    seen: set[tuple[str, str]] = set()
+    for item in signals:
+        key = (item.ecosystem, item.name)
+        if key in seen:
+            raise ValueError(f"{item.ecosystem}/{item.name} appears twice in one batch")
+        seen.add(key)
+
+    populations = _populations(signals)
+    scores = []
+    for item in signals:
+        parts: dict[str, Part] = {}
+        popularity = _popularity(item, populations=populations[item.ecosystem], parts=parts)
+        maintenance = _maintenance(item, now=now, parts=parts)
+        security = _security(item, parts=parts)
+        community = _community(item, parts=parts)
+        dimensions = {
+            "popularity": popularity,
+            "maintenance": maintenance,
+            "security": security,
+            "community": community,
+        }
+        overall = _clamp(sum(OVERALL_WEIGHTS[d] * value for d, value in dimensions.items()))
+        scores.append(
+            Score(
+                ecosystem=item.ecosystem,
+                name=item.name,
+                score=_round(overall),
+                popularity=_round(popularity),
+                maintenance=_round(maintenance),
+                security=_round(security),
+                community=_round(community),
+                parts=parts,
+            )
+        )
+    return scores
+
+
+def percentile_rank(value: float, population: Sequence[float]) -> float:
+    """Mid-rank percentile (Hazen) of `value` in the sorted `population`, 0..100.
+
+    Ties share the mean of their ranks, so equal values get equal percentiles and the
+    result does not depend on input order. Zero is 0: having none of something is no
+    middle rank, however many others also have none.
+    """
+    if value <= 0 or not population:
+        return 0.0
+    below = bisect.bisect_left(population, value)
+    equal = bisect.bisect_right(population, value) - below
+    return 100.0 * (below + 0.5 * equal) / len(population)
+
+
+def log_scale(value: float, reference: float) -> float:
+    """log10(value + 1) / log10(reference + 1), as 0..100, capped at 100."""
+    value = max(0.0, value)
+    return 100.0 * min(1.0, math.log10(value + 1) / math.log10(reference + 1))
+
+
+def reference_for(ecosystem: str) -> Reference:
+    """The log-scale reference of an ecosystem (a middling one for ecosystems not listed)."""
+    return REFERENCES.get(ecosystem, DEFAULT_REFERENCE)
+
+
+def _populations(signals: Sequence[Signals]) -> dict[str, dict[str, list[float]]]:
+    """Sorted values of each popularity signal per ecosystem, among packages that have it."""
+    result: dict[str, dict[str, list[float]]] = {}
+    for item in signals:
+        by_signal = result.setdefault(item.ecosystem, {signal: [] for signal in POPULARITY_SIGNALS})
+        for signal in POPULARITY_SIGNALS:
+            value = getattr(item, signal)
+            if value is not None:
+                by_signal[signal].append(max(0.0, float(value)))
+    for by_signal in result.values():
+        for values in by_signal.values():
+            values.sort()
+    return result
+
+
+def _popularity(item: Signals, *, populations: Mapping[str, list[float]], parts: dict[str, Part]) -> float:
+    reference = reference_for(item.ecosystem)
+    weighted = 0.0
+    total_weight = 0.0
+    for signal in POPULARITY_SIGNALS:
+        raw = getattr(item, signal)
+        parts[signal] = raw
+        if raw is None:
+            for suffix in ("percentile", "log", "population", "score"):
+                parts[f"{signal}_{suffix}"] = None
+            continue
+        value = max(0.0, float(raw))
+        population = populations[signal]
+        n = len(population)
+        # The log scale is what keeps a lone package (or one of two) from being
+        # scored by a rank that means nothing; its weight fades as the ecosystem fills.
+        scaled = log_scale(value, getattr(reference, signal))
+        percentile_weight = (n - 1) / (n - 1 + PERCENTILE_PRIOR)
+        percentile = percentile_rank(value, population) if n > 1 else None
+        score = percentile_weight * (percentile or 0.0) + (1 - percentile_weight) * scaled
+        parts[f"{signal}_percentile"] = None if percentile is None else _round(percentile)
+        parts[f"{signal}_log"] = _round(scaled)
+        parts[f"{signal}_population"] = n
+        parts[f"{signal}_score"] = _round(score)
+        weighted += POPULARITY_WEIGHTS[signal] * score
+        total_weight += POPULARITY_WEIGHTS[signal]
+    # Weights are renormalized over the signals a package has, so a registry that
+    # publishes no download counts is not punished for it.
+    return _clamp(weighted / total_weight) if total_weight else 0.0
+
+
+def _maintenance(item: Signals, *, now: dt.datetime, parts: dict[str, Part]) -> float:
+    releases = [_aware(when) for when in item.releases]
+    candidates = [*releases]
+    if item.latest_release_at is not None:
+        candidates.append(_aware(item.latest_release_at))
+    latest = max(candidates) if candidates else None
+    parts["releases"] = len(releases)
+    parts["latest_release_at"] = latest.isoformat() if latest else None
+
+    if latest is None:
+        days = None
+        recency = 0.0
+    else:
+        # A release after `now` (clock skew, or scoring as of a past date) counts as today.
+        days = max(0.0, (now - latest).total_seconds() / 86400.0)
+        recency = 100.0 * 0.5 ** (days / RELEASE_HALF_LIFE_DAYS)
+    parts["days_since_release"] = None if days is None else _round(days)
+    parts["recency"] = _round(recency)
+
+    window_start = now - dt.timedelta(days=CADENCE_WINDOW_DAYS)
+    recent = sum(1 for when in releases if window_start < when <= now)
+    cadence = 100.0 * (1.0 - math.exp(-recent / CADENCE_SCALE))
+    parts["release_cadence_per_year"] = recent
+    parts["cadence"] = _round(cadence)
+
+    flags = (item.has_repository, item.has_license, item.has_documentation)
+    basics = 100.0 * sum(flags) / len(flags)
+    parts["has_repository"] = _yes(item.has_repository)
+    parts["has_license"] = _yes(item.has_license)
+    parts["has_documentation"] = _yes(item.has_documentation)
+    parts["basics"] = _round(basics)
+
+    value = (
+        MAINTENANCE_WEIGHTS["recency"] * recency
+        + MAINTENANCE_WEIGHTS["cadence"] * cadence
+        + MAINTENANCE_WEIGHTS["basics"] * basics
+    )
+
+    parts["open_issues"] = item.open_issues
+    parts["forks"] = item.forks
+    if item.open_issues is not None and item.stars is not None:
+        ratio = max(0, item.open_issues) / max(1, item.stars)
+        issues_penalty = ISSUES_PENALTY_MAX * min(1.0, ratio / ISSUES_RATIO_FULL)
+        parts["issues_ratio"] = _round(ratio)
+    else:
+        issues_penalty = 0.0
+        parts["issues_ratio"] = None
+    parts["issues_penalty"] = _round(issues_penalty)
+    value = max(0.0, value - issues_penalty)
+
+    # Multiplicative, so an archived or deprecated package stays low however
+    # recently it released: the last release is usually the farewell one.
+    parts["archived"] = None if item.archived is None else _yes(item.archived)
+    archived_penalty = value * (1 - ARCHIVED_FACTOR) if item.archived else 0.0
+    value -= archived_penalty
+    parts["archived_penalty"] = _round(archived_penalty)
+
+    parts["deprecated"] = _yes(item.deprecated)
+    deprecated_penalty = value * (1 - DEPRECATED_FACTOR) if item.deprecated else 0.0
+    value -= deprecated_penalty
+    parts["deprecated_penalty"] = _round(deprecated_penalty)
+    return _clamp(value)
+
+
+def severity_band(score: float | None) -> str:
+    """critical, high, medium, low or none by the CVSS v3.x bands; unscored when there is no usable score."""
+    if score is None or not math.isfinite(score):
+        return "unscored"
+    for lower, band, _ in SEVERITY_BANDS:
+        if score >= lower:
+            return band
+    return "none"
+
+
+def _security(item: Signals, *, parts: dict[str, Part]) -> float:
+    penalties = {band: points for _, band, points in SEVERITY_BANDS}
+    penalties["unscored"] = UNKNOWN_SEVERITY_PENALTY
+    counts = dict.fromkeys(penalties, 0)
+    for severity in item.advisories_latest:
+        counts[severity_band(severity)] += 1
+    penalty = sum(penalties[band] * count for band, count in counts.items())
+    parts["advisories_latest"] = len(item.advisories_latest)
+    for band in ("critical", "high", "medium", "low", "unscored"):
+        parts[f"advisories_{band}"] = counts[band]
+    parts["advisory_penalty"] = _round(penalty)
+
+    # A fix published before the advisory (coordinated disclosure) is as fast as it gets.
+    fixes = [max(0.0, days) for days in item.fix_days if math.isfinite(days)]
+    parts["fixes_known"] = len(fixes)
+    if fixes:
+        median = statistics.median(fixes)
+        position = (median - FIX_FAST_DAYS) / (FIX_SLOW_DAYS - FIX_FAST_DAYS)
+        adjustment = FIX_ADJUSTMENT_MAX * (1 - 2 * min(1.0, max(0.0, position)))
+        parts["median_fix_days"] = _round(median)
+    else:
+        adjustment = 0.0
+        parts["median_fix_days"] = None
+    parts["fix_speed_adjustment"] = _round(adjustment)
+    return _clamp(SECURITY_BASE - penalty + adjustment)
+
+
+def _community(item: Signals, *, parts: dict[str, Part]) -> float:
+    instances = log_scale(item.instances, INSTANCES_SATURATION)
+    reach = log_scale(item.dependents, COMMUNITY_DEPENDENTS_SATURATION)
+    parts["instances"] = item.instances
+    parts["instances_score"] = _round(instances)
+    parts["dependents_reach"] = _round(reach)
+    return _clamp(COMMUNITY_WEIGHTS["instances"] * instances + COMMUNITY_WEIGHTS["dependents"] * reach)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    aware = model.utc(value)
+    assert aware is not None
+    return aware
+
+
+def _clamp(value: float) -> float:
+    return min(100.0, max(0.0, value))
+
+
+def _round(value: float) -> float:
+    # Two decimals: enough to tell packages apart, few enough to read.
+    return round(value, 2)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _count(number: Part, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
+def _show(value: Part) -> str:
+    return "unknown" if value is None else str(value)

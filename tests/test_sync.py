@@ -1,0 +1,192 @@
+"""PackageSyncJob against a replayed registry, with real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+
+from centralcloud import cache, catalog, db, schedule, sync
+from centralcloud.sources import base, npm
+from replay import Reply, ReplayServer
+
+FAST = base.HttpPolicy(timeout=2, max_attempts=2, backoff_base=0.01, backoff_max=0.05)
+
+
+def packument(name: str, deps: dict[str, str] | None = None, *, description: str = "a test package") -> dict:
+    return {
+        "name": name,
+        "dist-tags": {"latest": "1.0.0"},
+        "versions": {"1.0.0": {"name": name, "version": "1.0.0", "description": description, "license": "MIT",
+                               "dependencies": deps or {}}},
+        "time": {"1.0.0": "2026-06-01T00:00:00.000Z"},
+    }
+
+
+@dataclass
+class World:
+    database: db.Database
+    registry: ReplayServer
+    catalog: catalog.Catalog
+
+    def job(self, **options: object) -> sync.SyncJob:
+        return sync.SyncJob(database=self.database, the_catalog=self.catalog, options=sync.Options(**options))
+
+
+@pytest.fixture
+async def world(database: db.Database) -> AsyncIterator[World]:
+    async with ReplayServer() as registry, aiohttp.ClientSession() as session:
+        # app-a -> lib-b -> lib-c -> lib-d: with depth 2, lib-d is out of reach.
+        registry.add("/app-a", Reply.json(packument("app-a", {"lib-b": "^1.0.0"}), etag='"a1"'))
+        registry.add("/lib-b", Reply.json(packument("lib-b", {"lib-c": "^1.0.0"}), etag='"b1"'))
+        registry.add("/lib-c", Reply.json(packument("lib-c", {"lib-d": "^1.0.0"}), etag='"c1"'))
+        registry.add("/lib-d", Reply.json(packument("lib-d"), etag='"d1"'))
+        registry.add("/reported-x", Reply.json(packument("reported-x"), etag='"x1"'))
+        registry.add("/broken", Reply(status=500, body=b"<html>oops</html>"))
+        the_catalog = catalog.Catalog(
+            database=database,
+            sources={"npm": npm.NpmSource(session=session, base_url=registry.url, policy=FAST)},
+            read_cache=cache.ReadCache(ttl=60, max_size=100),
+            request_timeout=5,
+        )
+        try:
+            yield World(database=database, registry=registry, catalog=the_catalog)
+        finally:
+            await the_catalog.close()
+
+
+async def seed(database: db.Database) -> None:
+    pool = database.pool
+    await pool.execute("INSERT INTO package_requests (ecosystem, name) VALUES ('npm', 'app-a'), ('npm', 'broken')")
+    await pool.execute("INSERT INTO instances (id) VALUES ('team-1')")
+    await pool.execute("INSERT INTO instance_dependencies (instance_id, ecosystem, name, requirement) VALUES ('team-1', 'npm', 'reported-x', '^1')")
+    # A package nobody has asked about for half a year.
+    await pool.execute(
+        "INSERT INTO packages (ecosystem, name, display_name, created_at, synced_at) "
+        "VALUES ('npm', 'old-thing', 'old-thing', now() - interval '200 days', now() - interval '200 days')"
+    )
+    await pool.execute(
+        "INSERT INTO package_requests (ecosystem, name, first_requested_at, last_requested_at) "
+        "VALUES ('npm', 'old-thing', now() - interval '200 days', now() - interval '200 days')"
+    )
+
+
+async def run_once(job: sync.SyncJob, **kwargs: object) -> dict:
+    run_id, started = await job.start(trigger="request", **kwargs)
+    assert started
+    await job.wait()
+    [status] = await job.status(run_id)
+    return status
+
+
+async def test_a_whole_run(world: World) -> None:
+    await seed(world.database)
+    status = await run_once(world.job(depth=2))
+    assert status["state"] == "succeeded", status
+    npm_counts = status["counts"]["npm"]
+    # app-a, broken, reported-x; then lib-b (depth 1); then lib-c (depth 2).
+    assert npm_counts == {"checked": 5, "unchanged": 0, "updated": 4, "failed": 1}
+    [failure] = status["failures"]
+    assert (failure["name"], failure["source"]) == ("broken", "npm") and "500" in failure["reason"]
+
+    stored = {r["name"] for r in await world.database.pool.fetch("SELECT name FROM packages")}
+    assert stored == {"app-a", "lib-b", "lib-c", "reported-x"}  # lib-d beyond depth, old-thing cleaned up
+    error = await world.database.pool.fetchval("SELECT sync_error FROM package_requests r LEFT JOIN packages p USING (ecosystem, name) WHERE r.name = 'broken'")
+    assert error is None  # never stored, so nothing half-written
+
+    scores = await world.database.pool.fetch(
+        "SELECT p.name, s.score, s.parts FROM package_scores s JOIN packages p ON p.id = s.package_id ORDER BY p.name"
+    )
+    assert [s["name"] for s in scores] == ["app-a", "lib-b", "lib-c", "reported-x"]
+    assert all(0 <= s["score"] <= 100 and s["parts"] for s in scores)
+    community = {r["name"]: r["community"] for r in await world.database.pool.fetch(
+        "SELECT p.name, s.community FROM package_scores s JOIN packages p ON p.id = s.package_id")}
+    assert community["reported-x"] > community["app-a"]  # an instance reports using it
+
+    # Second run: everything unchanged costs a 304 and writes nothing but synced_at.
+    versions_before = await world.database.pool.fetchval("SELECT count(*) FROM versions")
+    again = await run_once(world.job(depth=2))
+    assert again["counts"]["npm"] == {"checked": 5, "unchanged": 4, "updated": 0, "failed": 1}
+    assert await world.database.pool.fetchval("SELECT count(*) FROM versions") == versions_before
+    assert world.registry.received("/app-a")[-1].headers.get("If-None-Match") == '"a1"'
+
+
+async def test_explicit_packages_only(world: World) -> None:
+    status = await run_once(world.job(), packages=[sync.names.PackageRef("npm", "lib-d")])
+    assert status["counts"]["npm"]["updated"] == 1 and status["total"] == 1
+    assert await world.database.pool.fetchval("SELECT count(*) FROM packages") == 1
+
+
+async def test_killed_run_is_resumed_and_completed(world: World) -> None:
+    await seed(world.database)
+    world.registry.add("/lib-b", Reply.json(packument("lib-b", {"lib-c": "^1.0.0"}), etag='"b1"', delay=5))
+    first = world.job(depth=2)
+    run_id, _ = await first.start(trigger="request")
+    for _ in range(100):  # wait until the first level is stored and lib-b hangs
+        if len(world.registry.received("/lib-b")) >= 1:
+            break
+        await asyncio.sleep(0.05)
+    await first.close()  # the process dies: the run stays 'running' and the lock is released
+    [interrupted] = await first.status(run_id)
+    assert interrupted["state"] == "running" and interrupted["finished_at"] is None
+    fetched_before = {p: len(world.registry.received(p)) for p in ("/app-a", "/reported-x")}
+    assert fetched_before == {"/app-a": 1, "/reported-x": 1}
+
+    world.registry.add("/lib-b", Reply.json(packument("lib-b", {"lib-c": "^1.0.0"}), etag='"b1"'))
+    second = world.job(depth=2)
+    resumed, started = await second.start(trigger="request")
+    assert started and resumed == run_id
+    await second.wait()
+    [done] = await second.status(run_id)
+    assert done["state"] == "succeeded"
+    # Nothing fetched twice, nothing duplicated.
+    assert {p: len(world.registry.received(p)) for p in fetched_before} == fetched_before
+    assert await world.database.pool.fetchval(
+        "SELECT count(*) FROM (SELECT package_id, number FROM versions GROUP BY 1, 2 HAVING count(*) > 1) d") == 0
+    assert {r["name"] for r in await world.database.pool.fetch("SELECT name FROM packages")} == {"app-a", "lib-b", "lib-c", "reported-x"}
+    assert await world.database.pool.fetchval("SELECT count(*) FROM sync_runs") == 1
+
+
+async def test_two_replicas_one_scheduled_run(world: World, database_url: str) -> None:
+    await seed(world.database)
+    plan = schedule.Schedule("0 2 * * *")
+    tick = plan.previous_tick(dt.datetime.now(dt.timezone.utc))
+    other_database = await db.Database.connect(database_url)
+    try:
+        replicas = [world.job(), sync.SyncJob(database=other_database, the_catalog=world.catalog, options=sync.Options())]
+        results = await asyncio.gather(*(r.start(trigger="schedule", scheduled_for=tick, scheduler=plan) for r in replicas))
+        assert sorted(started for _, started in results) == [False, True]
+        for replica in replicas:
+            await replica.wait()
+        # Later looks at the same tick start nothing, on either replica.
+        for replica in replicas:
+            assert (await replica.start(trigger="schedule", scheduled_for=tick, scheduler=plan))[1] is False
+        assert await world.database.pool.fetchval("SELECT count(*) FROM sync_runs WHERE trigger = 'schedule'") == 1
+    finally:
+        await other_database.close()
+
+
+async def test_a_running_run_is_reported_not_duplicated(world: World) -> None:
+    world.registry.add("/lib-d", Reply.json(packument("lib-d"), delay=0.5))
+    job = world.job()
+    run_id, started = await job.start(trigger="request", packages=[sync.names.PackageRef("npm", "lib-d")])
+    again, started_again = await job.start(trigger="request")
+    assert started and not started_again and again == run_id
+    await job.wait()
+
+
+async def test_nothing_an_instance_reports_is_removed(world: World) -> None:
+    await seed(world.database)
+    await world.database.pool.execute(
+        "UPDATE instance_dependencies SET reported_at = now() - interval '400 days'"
+    )
+    await run_once(world.job())
+    await world.database.pool.execute("UPDATE packages SET created_at = now() - interval '400 days'")
+    removed = await world.job().cleanup()
+    names = {r["name"] for r in await world.database.pool.fetch("SELECT name FROM packages")}
+    assert "reported-x" in names
+    assert removed["packages"] == 0  # app-a is still requested recently; its dependencies are kept with it
