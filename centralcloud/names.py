@@ -6,6 +6,7 @@ A name is checked here before any URL is built from it, so nothing like
 
 from __future__ import annotations
 
+import functools
 import re
 
 import msgspec
@@ -58,8 +59,16 @@ def ecosystem(value: str) -> str:
 
 def normalize(ecosystem_name: str, name: str) -> str:
     """Validate `name` in its ecosystem and return its normalized form."""
+    if not isinstance(ecosystem_name, str) or not isinstance(name, str):
+        raise errors.InvalidName("ecosystem and package name must be strings")
+    return _normalize(ecosystem_name, name)
+
+
+# Cached: a sync maps the name of every dependency of every version it reads.
+@functools.lru_cache(maxsize=65536)
+def _normalize(ecosystem_name: str, name: str) -> str:
     eco = ecosystem(ecosystem_name)
-    if not isinstance(name, str) or not name:
+    if not name:
         raise errors.InvalidName("package name must be a non-empty string", ecosystem=eco)
     if len(name) > _MAX_LENGTH[eco]:
         raise errors.InvalidName(

@@ -316,8 +316,8 @@ class SyncJob:
             return 0
         latest_advisories: dict[int, tuple[float | None, ...]] = {}
         for row in rows:
-            latest = await self.database.fetchval("package_latest", row["id"])
-            if latest:
+            latest = row["latest_version"]
+            if latest and row["has_advisories"]:
                 try:
                     found, _ = await advisories.for_package(
                         self.database, ecosystem=row["ecosystem"], name=row["name"], version=latest

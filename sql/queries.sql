@@ -24,85 +24,98 @@ SELECT version, name, applied_at FROM schema_migrations ORDER BY version;
 -- Record one applied migration ($1: version, $2: name).
 INSERT INTO schema_migrations (version, name) VALUES ($1, $2);
 
--- name: upsert_package --
--- Insert or update a package's facts; returns its id. $1 ecosystem, $2 name, $3 display_name,
--- $4 description, $5 keywords, $6 classifiers, $7 licenses, $8 homepage, $9 repository_url,
--- $10 documentation_url, $11 latest_version, $12 deprecated, $13 deprecated_reason, $14 downloads,
--- $15 recent_downloads, $16 peer_frameworks, $17 extra, $18 etag, $19 last_modified.
-INSERT INTO packages AS p (
-    ecosystem, name, display_name, description, keywords, classifiers, licenses, homepage,
-    repository_url, documentation_url, latest_version, deprecated, deprecated_reason, downloads,
-    recent_downloads, peer_frameworks, extra, etag, last_modified, synced_at, sync_error, search_vector
+-- name: save_package --
+-- Store one package in a single statement (one round trip, one transaction): the package row,
+-- every version, and the dependency rows of the latest version; versions the registry no
+-- longer lists go. Commits without waiting for the WAL flush when $30 is true (sync writes can
+-- be fetched again). Returns the package id.
+-- Package: $1 ecosystem, $2 name, $3 display_name, $4 description, $5 keywords, $6 classifiers,
+-- $7 licenses, $8 homepage, $9 repository_url, $10 documentation_url, $11 latest_version,
+-- $12 deprecated, $13 deprecated_reason, $14 downloads, $15 recent_downloads, $16 peer_frameworks,
+-- $17 extra, $18 etag, $19 last_modified.
+-- Versions (arrays, one entry per version): $20 numbers, $21 published_at, $22 prerelease,
+-- $23 yanked, $24 yanked_reason, $25 deprecated, $26 deprecated_reason, $27 licenses (comma-joined),
+-- $28 dependencies (JSON array text, NULL when unknown).
+-- Latest version's dependencies: $29 JSON array text of {ecosystem, name, requirement, kind,
+-- optional, condition}, or NULL to keep the rows stored before; $30 relaxed commit.
+WITH settings AS (
+    SELECT CASE WHEN $30::boolean THEN set_config('synchronous_commit', 'off', true) END AS relaxed
+), pkg AS (
+    INSERT INTO packages AS p (
+        ecosystem, name, display_name, description, keywords, classifiers, licenses, homepage,
+        repository_url, documentation_url, latest_version, deprecated, deprecated_reason, downloads,
+        recent_downloads, peer_frameworks, extra, etag, last_modified, synced_at, sync_error, search_vector
+    )
+    VALUES (
+        $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, now(), NULL,
+        setweight(to_tsvector('simple', $3), 'A')
+        || setweight(to_tsvector('simple', array_to_string($5::text[], ' ')), 'B')
+        || setweight(to_tsvector('english', coalesce($4, '')), 'C')
+        || setweight(to_tsvector('english', array_to_string($5::text[], ' ')), 'C')
+    )
+    ON CONFLICT (ecosystem, name) DO UPDATE SET
+        display_name = EXCLUDED.display_name,
+        description = EXCLUDED.description,
+        keywords = EXCLUDED.keywords,
+        classifiers = EXCLUDED.classifiers,
+        licenses = EXCLUDED.licenses,
+        homepage = EXCLUDED.homepage,
+        repository_url = EXCLUDED.repository_url,
+        documentation_url = EXCLUDED.documentation_url,
+        latest_version = EXCLUDED.latest_version,
+        deprecated = EXCLUDED.deprecated,
+        deprecated_reason = EXCLUDED.deprecated_reason,
+        downloads = coalesce(EXCLUDED.downloads, p.downloads),
+        recent_downloads = coalesce(EXCLUDED.recent_downloads, p.recent_downloads),
+        peer_frameworks = EXCLUDED.peer_frameworks,
+        extra = EXCLUDED.extra,
+        etag = EXCLUDED.etag,
+        last_modified = EXCLUDED.last_modified,
+        synced_at = now(),
+        sync_error = NULL,
+        search_vector = EXCLUDED.search_vector
+    RETURNING id
+), ver AS (
+    INSERT INTO versions AS v (
+        package_id, number, published_at, prerelease, yanked, yanked_reason, deprecated,
+        deprecated_reason, licenses, dependencies_known, dependencies
+    )
+    SELECT pkg.id, t.number, t.published_at, t.prerelease, t.yanked, t.yanked_reason, t.deprecated,
+           t.deprecated_reason, coalesce(string_to_array(nullif(t.licenses, ''), ','), '{}'),
+           t.dependencies IS NOT NULL, t.dependencies::jsonb
+    FROM pkg, unnest($20::text[], $21::timestamptz[], $22::boolean[], $23::boolean[], $24::text[],
+                     $25::boolean[], $26::text[], $27::text[], $28::text[])
+         AS t (number, published_at, prerelease, yanked, yanked_reason, deprecated, deprecated_reason,
+               licenses, dependencies)
+    ON CONFLICT (package_id, number) DO UPDATE SET
+        published_at = EXCLUDED.published_at,
+        prerelease = EXCLUDED.prerelease,
+        yanked = EXCLUDED.yanked,
+        yanked_reason = EXCLUDED.yanked_reason,
+        deprecated = EXCLUDED.deprecated,
+        deprecated_reason = EXCLUDED.deprecated_reason,
+        licenses = EXCLUDED.licenses,
+        -- A source that lists versions without their dependencies must not erase what another fetch learned.
+        dependencies_known = v.dependencies_known OR EXCLUDED.dependencies_known,
+        dependencies = coalesce(EXCLUDED.dependencies, v.dependencies)
+    RETURNING id, number
+), gone AS (
+    DELETE FROM versions v USING pkg
+    WHERE v.package_id = pkg.id AND NOT (v.number = ANY ($20::text[]))
+), old_rows AS (
+    -- Rows are rewritten only when the latest version's dependencies are known ($29 not NULL).
+    -- All statements here see one snapshot, so this removes only rows that existed before.
+    DELETE FROM dependencies d USING versions v, pkg
+    WHERE $29::text IS NOT NULL AND d.version_id = v.id AND v.package_id = pkg.id
+), new_rows AS (
+    INSERT INTO dependencies (version_id, ecosystem, name, requirement, kind, optional, condition)
+    SELECT ver.id, dep.ecosystem, dep.name, dep.requirement, dep.kind, coalesce(dep.optional, false), dep.condition
+    FROM ver
+    CROSS JOIN jsonb_to_recordset(coalesce($29::jsonb, '[]'::jsonb))
+         AS dep (ecosystem text, name text, requirement text, kind text, optional boolean, condition text)
+    WHERE ver.number = $11
 )
-VALUES (
-    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, now(), NULL,
-    setweight(to_tsvector('simple', $3), 'A')
-    || setweight(to_tsvector('simple', array_to_string($5::text[], ' ')), 'B')
-    || setweight(to_tsvector('english', coalesce($4, '')), 'C')
-    || setweight(to_tsvector('english', array_to_string($5::text[], ' ')), 'C')
-)
-ON CONFLICT (ecosystem, name) DO UPDATE SET
-    display_name = EXCLUDED.display_name,
-    description = EXCLUDED.description,
-    keywords = EXCLUDED.keywords,
-    classifiers = EXCLUDED.classifiers,
-    licenses = EXCLUDED.licenses,
-    homepage = EXCLUDED.homepage,
-    repository_url = EXCLUDED.repository_url,
-    documentation_url = EXCLUDED.documentation_url,
-    latest_version = EXCLUDED.latest_version,
-    deprecated = EXCLUDED.deprecated,
-    deprecated_reason = EXCLUDED.deprecated_reason,
-    downloads = coalesce(EXCLUDED.downloads, p.downloads),
-    recent_downloads = coalesce(EXCLUDED.recent_downloads, p.recent_downloads),
-    peer_frameworks = EXCLUDED.peer_frameworks,
-    extra = EXCLUDED.extra,
-    etag = EXCLUDED.etag,
-    last_modified = EXCLUDED.last_modified,
-    synced_at = now(),
-    sync_error = NULL,
-    search_vector = EXCLUDED.search_vector
-RETURNING id;
-
--- name: upsert_versions --
--- Insert or update many versions of one package at once; returns (id, number). $1 package_id,
--- $2 numbers, $3 published_at, $4 prerelease, $5 yanked, $6 yanked_reason, $7 deprecated,
--- $8 deprecated_reason, $9 licenses (one comma-joined string per version), $10 dependencies_known.
-INSERT INTO versions AS v (
-    package_id, number, published_at, prerelease, yanked, yanked_reason, deprecated,
-    deprecated_reason, licenses, dependencies_known
-)
-SELECT $1, t.number, t.published_at, t.prerelease, t.yanked, t.yanked_reason, t.deprecated,
-       t.deprecated_reason, coalesce(string_to_array(nullif(t.licenses, ''), ','), '{}'), t.dependencies_known
-FROM unnest($2::text[], $3::timestamptz[], $4::boolean[], $5::boolean[], $6::text[], $7::boolean[],
-            $8::text[], $9::text[], $10::boolean[])
-     AS t (number, published_at, prerelease, yanked, yanked_reason, deprecated, deprecated_reason,
-           licenses, dependencies_known)
-ON CONFLICT (package_id, number) DO UPDATE SET
-    published_at = EXCLUDED.published_at,
-    prerelease = EXCLUDED.prerelease,
-    yanked = EXCLUDED.yanked,
-    yanked_reason = EXCLUDED.yanked_reason,
-    deprecated = EXCLUDED.deprecated,
-    deprecated_reason = EXCLUDED.deprecated_reason,
-    licenses = EXCLUDED.licenses,
-    -- A source that lists versions without their dependencies must not erase what another fetch learned.
-    dependencies_known = v.dependencies_known OR EXCLUDED.dependencies_known
-RETURNING id, number;
-
--- name: delete_missing_versions --
--- Remove versions the registry no longer lists ($1 package_id, $2 numbers still listed).
-DELETE FROM versions WHERE package_id = $1 AND NOT (number = ANY ($2::text[]));
-
--- name: delete_dependencies --
--- Remove the dependencies of the given versions before they are rewritten ($1 version ids).
-DELETE FROM dependencies WHERE version_id = ANY ($1::bigint[]);
-
--- name: insert_dependencies --
--- Insert many dependencies at once. $1 version ids, $2 ecosystems, $3 names, $4 requirements,
--- $5 kinds, $6 optional flags, $7 conditions.
-INSERT INTO dependencies (version_id, ecosystem, name, requirement, kind, optional, condition)
-SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[]);
+SELECT pkg.id FROM pkg, settings;
 
 -- name: touch_package --
 -- Mark a package as checked and unchanged (a 304) ($1 ecosystem, $2 name).
@@ -129,11 +142,8 @@ FROM versions WHERE package_id = $1
 ORDER BY published_at DESC NULLS LAST, number DESC;
 
 -- name: get_dependencies --
--- Declared dependencies of one version ($1 package_id, $2 version number).
-SELECT d.ecosystem, d.name, d.requirement, d.kind, d.optional, d.condition
-FROM dependencies d JOIN versions v ON v.id = d.version_id
-WHERE v.package_id = $1 AND v.number = $2
-ORDER BY d.kind <> 'runtime', d.kind, d.name;
+-- Declared dependencies of one version, as the JSON array stored with it ($1 package_id, $2 version number).
+SELECT dependencies FROM versions WHERE package_id = $1 AND number = $2;
 
 -- name: search_packages --
 -- Full-text search over name, keywords and description blended with popularity.
@@ -369,7 +379,8 @@ WHERE p.repository_url IS NOT NULL AND (r.synced_at IS NULL OR r.synced_at < $3)
 
 -- name: quality_signals --
 -- Everything the quality score needs, for every stored package of the given ecosystems ($1 ecosystems).
-SELECT p.id, p.ecosystem, p.name, p.downloads, p.recent_downloads, p.deprecated,
+SELECT p.id, p.ecosystem, p.name, p.latest_version, p.downloads, p.recent_downloads, p.deprecated,
+       EXISTS (SELECT 1 FROM advisory_affected f WHERE f.ecosystem = p.ecosystem AND f.name = p.name) AS has_advisories,
        p.repository_url IS NOT NULL AS has_repository, cardinality(p.licenses) > 0 AS has_license,
        p.documentation_url IS NOT NULL AS has_documentation,
        r.stars, r.forks, r.open_issues, r.archived,
@@ -434,7 +445,3 @@ RETURNING a.id;
 -- name: cleanup_repositories --
 -- Remove repositories no package points at.
 DELETE FROM repositories r WHERE NOT EXISTS (SELECT 1 FROM packages p WHERE p.repository_id = r.id) RETURNING r.id;
-
--- name: package_latest --
--- A package's latest version ($1 package id).
-SELECT latest_version FROM packages WHERE id = $1;

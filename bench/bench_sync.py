@@ -1,0 +1,209 @@
+"""Benchmark: PackageSyncJob throughput against a local replay registry.
+
+A registry process (separate from the service, so both get a core) serves npm packuments:
+most of realistic size (the saved express packument under other names), a few of several
+megabytes with thousands of versions. The job then runs twice over the same requested set:
+
+  * changed:   every package is new, so fetched, parsed and written;
+  * unchanged: the registry answers 304 to every conditional request.
+
+It prints packages per second for each, and where the time goes (HTTP, JSON decoding,
+mapping, writing to PostgreSQL) as shares of the summed per-package time.
+
+    python bench/bench_sync.py [--packages 2000] [--big 5] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import copy
+import json
+import multiprocessing
+import os
+import pathlib
+import tempfile
+import time
+
+import aiohttp
+import aiohttp.web
+
+from centralcloud import cache, catalog, db, embedded, migrations, store, sync
+from centralcloud.sources import base, npm
+
+FIXTURE = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "npm" / "express.json"
+
+
+def big_packument(name: str, versions: int) -> dict:
+    template = json.loads(FIXTURE.read_text())
+    manifest = template["versions"][template["dist-tags"]["latest"]]
+    doc = {"name": name, "dist-tags": {"latest": f"1.{versions - 1}.0"}, "versions": {}, "time": {}}
+    for i in range(versions):
+        number = f"1.{i}.0"
+        entry = copy.deepcopy(manifest)
+        entry["name"], entry["version"] = name, number
+        entry["readme"] = "x" * 200
+        doc["versions"][number] = entry
+        doc["time"][number] = f"2020-01-01T00:00:{i % 60:02d}.000Z"
+    return doc
+
+
+def serve_registry(port_queue: multiprocessing.Queue, packages: int, big: int, big_versions: int) -> None:
+    template = json.loads(FIXTURE.read_text())
+    bodies: dict[str, bytes] = {}
+    for i in range(packages):
+        name = f"pkg-{i}"
+        if i < big:
+            doc = big_packument(name, big_versions)
+        else:
+            doc = dict(template, name=name)
+        bodies[name] = json.dumps(doc).encode()
+
+    async def handle(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        name = request.match_info["name"]
+        body = bodies.get(name)
+        if body is None:
+            return aiohttp.web.Response(status=404)
+        etag = f'"{name}-v1"'
+        if request.headers.get("If-None-Match") == etag:
+            return aiohttp.web.Response(status=304, headers={"ETag": etag})
+        return aiohttp.web.Response(body=body, content_type="application/json", headers={"ETag": etag})
+
+    async def main() -> None:
+        app = aiohttp.web.Application()
+        app.router.add_get("/{name}", handle)
+        runner = aiohttp.web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port_queue.put(runner.addresses[0][1])
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+class Stopwatch:
+    """Sums the wall time of every call to a wrapped coroutine or function, per stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = collections.defaultdict(float)
+
+    def wrap_async(self, owner: object, attribute: str, stage: str) -> None:
+        original = getattr(owner, attribute)
+
+        async def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                self.seconds[stage] += time.perf_counter() - started
+
+        setattr(owner, attribute, timed)
+
+    def wrap(self, owner: object, attribute: str, stage: str) -> None:
+        original = getattr(owner, attribute)
+
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[stage] += time.perf_counter() - started
+
+        setattr(owner, attribute, timed)
+
+
+async def run(job: sync.SyncJob) -> tuple[float, dict]:
+    started = time.perf_counter()
+    run_id, _ = await job.start(trigger="request")
+    await job.wait()
+    elapsed = time.perf_counter() - started
+    [status] = await job.status(run_id)
+    return elapsed, status
+
+
+async def main(packages: int, big: int, big_versions: int, concurrency: int) -> None:
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    registry = multiprocessing.Process(target=serve_registry, args=(queue, packages, big, big_versions), daemon=True)
+    registry.start()
+    port = queue.get(timeout=120)
+    registry_url = f"http://127.0.0.1:{port}"
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(registry.terminate)
+        temp = pathlib.Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="centralcloud-bench-")))
+        dsn = os.environ.get("CENTRALCLOUD_TEST_DATABASE_URL")
+        if not dsn:
+            postgres = embedded.EmbeddedPostgres(data_dir=temp)
+            dsn = await postgres.start()
+            stack.push_async_callback(postgres.stop)
+        database = await db.Database.connect(dsn, max_size=20)
+        stack.push_async_callback(database.close)
+        await migrations.migrate(database)
+        await database.pool.execute("TRUNCATE packages, package_requests, sync_runs CASCADE")
+        await database.pool.execute(
+            "INSERT INTO package_requests (ecosystem, name) SELECT 'npm', 'pkg-' || i FROM generate_series(0, $1 - 1) AS i",
+            packages,
+        )
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        session = aiohttp.ClientSession(connector=connector)
+        stack.push_async_callback(session.close)
+        source = npm.NpmSource(session=session, base_url=registry_url, policy=base.HttpPolicy())
+        the_catalog = catalog.Catalog(
+            database=database, sources={"npm": source},
+            read_cache=cache.ReadCache(ttl=60, max_size=1000), request_timeout=30,
+        )
+        watch = Stopwatch()
+        watch.wrap_async(base.HttpSource, "_request", "http (incl. JSON decoding)")
+        watch.wrap(base.HttpSource, "_decode", "json decoding")
+        watch.wrap_async(npm.NpmSource, "fetch", "fetch (http + decoding + mapping)")
+        watch.wrap_async(store, "save_package", "writing to PostgreSQL")
+        watch.wrap_async(sync.SyncJob, "compute_scores", "scores")
+        watch.wrap_async(sync.SyncJob, "cleanup", "cleanup")
+        options = sync.Options(depth=0, concurrency={"npm": concurrency})
+        job = sync.SyncJob(database=database, the_catalog=the_catalog, options=options)
+
+        sizes = f"{packages - big} packuments of {FIXTURE.stat().st_size // 1024} KB"
+        if big:
+            sizes += f", {big} of {len(json.dumps(big_packument('x', big_versions))) / 1e6:.1f} MB ({big_versions} versions)"
+        print(f"{packages} requested npm packages: {sizes}; concurrency {concurrency}")
+        for label in ("changed", "unchanged"):
+            watch.seconds.clear()
+            elapsed, status = await run(job)
+            counts = status["counts"]["npm"]
+            print(
+                f"{label:<10} {packages / elapsed:8.0f} packages/s  ({elapsed:.2f} s; updated {counts['updated']}, "
+                f"unchanged {counts['unchanged']}, failed {counts['failed']})"
+            )
+            fetch = watch.seconds.get("fetch (http + decoding + mapping)", 0.0)
+            http = watch.seconds.get("http (incl. JSON decoding)", 0.0)
+            decode = watch.seconds.get("json decoding", 0.0)
+            write = watch.seconds.get("writing to PostgreSQL", 0.0)
+            stages = {
+                "http": http - decode,
+                "json decoding": decode,
+                "mapping": max(fetch - http, 0.0),
+                "writing": write,
+            }
+            total = sum(stages.values()) or 1.0
+            after = watch.seconds.get("scores", 0.0) + watch.seconds.get("cleanup", 0.0)
+            print(f"           of the run's {elapsed:.2f} s, {after:.2f} s went to quality scores and clean-up after syncing")
+            print("           summed per-package time: " + ", ".join(
+                f"{name} {seconds:.1f} s ({100 * seconds / total:.0f}%)" for name, seconds in stages.items()
+            ))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--packages", type=int, default=2000)
+    parser.add_argument("--big", type=int, default=5, help="multi-megabyte packuments among them")
+    parser.add_argument("--big-versions", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--uvloop", action="store_true", help="run on uvloop, as `centralcloud serve` does when installed")
+    arguments = parser.parse_args()
+    if arguments.uvloop:
+        import uvloop
+
+        uvloop.install()
+    asyncio.run(main(arguments.packages, arguments.big, arguments.big_versions, arguments.concurrency))
