@@ -90,8 +90,6 @@ class Catalog:
         await store.save_package(self.database, facts, etag=result.etag, last_modified=result.last_modified)
         for advisory in advisories.from_registry(facts):
             await advisories.save(self.database, advisory)
-        if facts.repository_url:
-            await self.refresh_repository(facts.repository_url)
         await self.cache.invalidate_package(ref.ecosystem, ref.name)
         logger.info(
             "stored %s/%s", ref.ecosystem, ref.name,
@@ -213,6 +211,16 @@ class Catalog:
                 source=ref.ecosystem,
             ) from None
         await store.record_requests(self.database, [ref], origin="on_demand")
+        # Repository facts follow in the background: an answer never waits for GitHub.
+        url = await self.database.fetchval("package_repository_url", ref.ecosystem, ref.name)
+        if url and self.github is not None:
+            follow_up = asyncio.ensure_future(self._repository_then_forget(ref, url))
+            self._background.add(follow_up)
+            follow_up.add_done_callback(self._background.discard)
+
+    async def _repository_then_forget(self, ref: names.PackageRef, url: str) -> None:
+        if await self.refresh_repository(url) == "updated":
+            await self.cache.invalidate_package(ref.ecosystem, ref.name)
 
     def _settled(self, task: asyncio.Task[RefreshOutcome]) -> None:
         self._background.discard(task)

@@ -234,17 +234,27 @@ def progress_bar(run: dict[str, Any], width: int = 30) -> str:
     failed = sum(c["failed"] for c in counts.values())
     return (
         f"run {run['id']} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}  "
-        f"updated {updated}  unchanged {unchanged}  failed {failed}  {run['state']}"
+        f"updated {updated}  unchanged {unchanged}  failed {failed}  "
+        f"{run.get('phase') or run['state'] if run['state'] == 'running' else run['state']}"
     )
 
 
 async def follow(settings: config.Settings, run_id: int, *, timeout: float) -> dict[str, Any]:
+    """Redraw one progress line on a terminal; elsewhere print a line whenever it changes."""
+    live = sys.stderr.isatty()
+    shown = ""
     while True:
         reply = await ask(settings, "centralcloud.sync.status", {"run": run_id}, timeout=timeout)
         run = reply["runs"][0]
-        print("\r" + progress_bar(run), end="", file=sys.stderr, flush=True)
+        line = progress_bar(run)
+        if live:
+            print("\r" + line.ljust(len(shown)), end="", file=sys.stderr, flush=True)
+        elif line != shown:
+            print(line, file=sys.stderr, flush=True)
+        shown = line
         if run["state"] != "running":
-            print(file=sys.stderr)
+            if live:
+                print(file=sys.stderr)
             return reply
         await asyncio.sleep(0.5)
 

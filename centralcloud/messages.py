@@ -389,6 +389,8 @@ class SyncRunInfo(msgspec.Struct, kw_only=True):
     """Run id."""
     state: str
     """running, succeeded, failed or interrupted."""
+    phase: str | None
+    """While running: syncing, advisories, repositories, scores or cleanup."""
     trigger: str
     """schedule, request or resume."""
     scheduled_for: dt.datetime | None

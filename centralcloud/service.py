@@ -176,7 +176,7 @@ class Handlers:
         runs = await self.job.status(request.run, limit=request.limit)
         reply = messages.SyncStatusReply(runs=[
             messages.SyncRunInfo(
-                id=run["id"], state=run["state"], trigger=run["trigger"], scheduled_for=run["scheduled_for"],
+                id=run["id"], state=run["state"], phase=run["phase"], trigger=run["trigger"], scheduled_for=run["scheduled_for"],
                 started_at=run["started_at"], finished_at=run["finished_at"], total=run["total"],
                 done=sum(int(c.get("checked", 0)) for c in (run["counts"] or {}).values()),
                 counts={k: messages.SourceCountsInfo(**v) for k, v in (run["counts"] or {}).items()},

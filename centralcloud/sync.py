@@ -55,6 +55,7 @@ class SourceCounts:
 class Progress:
     total: int = 0
     counts: dict[str, SourceCounts] = dataclasses.field(default_factory=lambda: defaultdict(SourceCounts))
+    phase: str = "syncing"
     changed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     succeeded: list[names.PackageRef] = dataclasses.field(default_factory=list)
 
@@ -84,6 +85,8 @@ class Options:
     """Repository facts older than this are refreshed during a run."""
     progress_interval: float = 0.5
     """Seconds between progress writes while a run proceeds."""
+    max_consecutive_failures: int = 3
+    """A side source (GitHub) failing this many times in a row is left alone until the next run."""
 
 
 class SyncJob:
@@ -189,10 +192,14 @@ class SyncJob:
                             break
                         seen.update((ref.ecosystem, ref.name) for ref in due)
                         await self._sync(run_id, due, progress)
+                progress.phase = "advisories"
                 await self._advisories(progress.succeeded)
+                progress.phase = "repositories"
                 await self._repositories(progress.succeeded)
+                progress.phase = "scores"
                 await self.compute_scores()
                 if not packages:
+                    progress.phase = "cleanup"
                     await self.cleanup()
             except asyncio.CancelledError:
                 reporter.cancel()
@@ -218,7 +225,9 @@ class SyncJob:
 
     async def _write_progress(self, run_id: int, progress: Progress) -> None:
         with contextlib.suppress(errors.DatabaseError):
-            await self.database.execute("update_sync_progress", run_id, progress.total, progress.as_json())
+            await self.database.execute(
+                "update_sync_progress", run_id, progress.total, progress.as_json(), progress.phase
+            )
 
     async def _sync(self, run_id: int, refs: list[names.PackageRef], progress: Progress) -> None:
         progress.total += len(refs)
@@ -306,9 +315,17 @@ class SyncJob:
         rows = await self.database.fetch(
             "stale_repositories", [r.ecosystem for r in refs], [r.name for r in refs], cutoff
         )
+        failures = 0
         for row in rows:
             # Sequential on purpose: GitHub's budget is small and shared.
-            await self.catalog.refresh_repository(row["repository_url"])
+            outcome = await self.catalog.refresh_repository(row["repository_url"])
+            failures = failures + 1 if outcome == "failed" else 0
+            if failures >= self.options.max_consecutive_failures:
+                logger.warning(
+                    "GitHub failed %d times in a row; repository facts wait for the next run",
+                    failures, extra={"action": "sync_repositories", "source": "github"},
+                )
+                return
 
     async def compute_scores(self, ecosystems: Iterable[str] = ("npm", "pypi", "cargo", "hex")) -> int:
         rows = await self.database.fetch("quality_signals", list(ecosystems))

@@ -328,12 +328,12 @@ UPDATE sync_runs SET state = 'interrupted', finished_at = now()
 WHERE state = 'running' AND id <> $1;
 
 -- name: update_sync_progress --
--- Record progress of a running run ($1 id, $2 total, $3 counts).
-UPDATE sync_runs SET total = $2, counts = $3 WHERE id = $1;
+-- Record progress of a running run ($1 id, $2 total, $3 counts, $4 phase).
+UPDATE sync_runs SET total = $2, counts = $3, phase = $4 WHERE id = $1;
 
 -- name: finish_sync_run --
 -- Close a run ($1 id, $2 state, $3 total, $4 counts, $5 error).
-UPDATE sync_runs SET state = $2, total = $3, counts = $4, error = $5, finished_at = now() WHERE id = $1;
+UPDATE sync_runs SET state = $2, total = $3, counts = $4, error = $5, phase = NULL, finished_at = now() WHERE id = $1;
 
 -- name: record_sync_failure --
 -- One package that failed in a run ($1 run id, $2 ecosystem, $3 name, $4 source, $5 reason).
@@ -345,12 +345,12 @@ UPDATE packages SET sync_error = $3 WHERE ecosystem = $1 AND name = $2;
 
 -- name: list_sync_runs --
 -- The newest runs ($1 limit).
-SELECT id, state, trigger, scheduled_for, requested, started_at, finished_at, total, counts, error
+SELECT id, state, phase, trigger, scheduled_for, requested, started_at, finished_at, total, counts, error
 FROM sync_runs ORDER BY id DESC LIMIT $1;
 
 -- name: get_sync_run --
 -- One run by id ($1 id).
-SELECT id, state, trigger, scheduled_for, requested, started_at, finished_at, total, counts, error
+SELECT id, state, phase, trigger, scheduled_for, requested, started_at, finished_at, total, counts, error
 FROM sync_runs WHERE id = $1;
 
 -- name: list_sync_failures --
@@ -445,3 +445,7 @@ RETURNING a.id;
 -- name: cleanup_repositories --
 -- Remove repositories no package points at.
 DELETE FROM repositories r WHERE NOT EXISTS (SELECT 1 FROM packages p WHERE p.repository_id = r.id) RETURNING r.id;
+
+-- name: package_repository_url --
+-- A package's repository URL ($1 ecosystem, $2 name).
+SELECT repository_url FROM packages WHERE ecosystem = $1 AND name = $2;

@@ -169,7 +169,8 @@ CREATE TABLE sync_runs (
     finished_at  timestamptz,
     total        integer NOT NULL DEFAULT 0,
     counts       jsonb NOT NULL DEFAULT '{}',
-    error        text
+    error        text,
+    phase        text
 );
 
 CREATE TABLE sync_failures (

@@ -76,6 +76,9 @@ async def test_serve_get_search_stop_restart(tmp_path: pathlib.Path) -> None:
             "CENTRALCLOUD_DATA_DIR": str(data_dir),
             "CENTRALCLOUD_NPM_URL": registry.url,
             "CENTRALCLOUD_PYPI_URL": registry.url,
+            # Unreachable on purpose: those answers must come without them.
+            "CENTRALCLOUD_GITHUB_URL": "http://127.0.0.1:9",
+            "CENTRALCLOUD_OSV_URL": "http://127.0.0.1:9",
         }
         server = await start_serve(env)
         try:
@@ -91,6 +94,17 @@ async def test_serve_get_search_stop_restart(tmp_path: pathlib.Path) -> None:
             assert "pypi/django" in out and "npm/express" in out
             code, out, err = await cli("get", "npm", "../admin", env=env)
             assert code == 1 and "error 400" in err and "not a valid npm package name" in err
+            code, out, err = await cli("sync", "--follow", env=env)
+            assert code == 0, err
+            assert "run 1 [" in err and "succeeded" in out
+            code, out, err = await cli("sync", "status", "--json", env=env)
+            assert code == 0, err
+            [run] = json.loads(out)["runs"]
+            assert run["state"] == "succeeded" and run["counts"]["npm"]["checked"] >= 1
+            assert run["counts"]["pypi"]["updated"] == 1  # django; its dependencies are not in this registry
+            code, out, err = await cli("advisories", "pypi", "django", "4.2.6", env=env)
+            assert code == 0, err
+            assert "django 4.2.6" in out and "warning: osv" in out
         finally:
             if server.returncode is None:
                 code, log = await stop_serve(server)
