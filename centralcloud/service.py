@@ -178,7 +178,7 @@ class Handlers:
             messages.SyncRunInfo(
                 id=run["id"], state=run["state"], phase=run["phase"], trigger=run["trigger"], scheduled_for=run["scheduled_for"],
                 started_at=run["started_at"], finished_at=run["finished_at"], total=run["total"],
-                done=sum(int(c.get("checked", 0)) for c in (run["counts"] or {}).values()),
+                done=sum(int(c.get("checked", 0)) for k, c in (run["counts"] or {}).items() if k != "github"),
                 counts={k: messages.SourceCountsInfo(**v) for k, v in (run["counts"] or {}).items()},
                 failures=[messages.SyncFailureInfo(**f) for f in run["failures"]],
                 error=run["error"],

@@ -56,6 +56,7 @@ class Progress:
     total: int = 0
     counts: dict[str, SourceCounts] = dataclasses.field(default_factory=lambda: defaultdict(SourceCounts))
     phase: str = "syncing"
+    run_id: int | None = None
     changed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     succeeded: list[names.PackageRef] = dataclasses.field(default_factory=list)
 
@@ -176,6 +177,7 @@ class SyncJob:
         stack: contextlib.AsyncExitStack,
     ) -> None:
         async with stack:
+            progress.run_id = run_id
             reporter = asyncio.create_task(self._report(run_id, progress))
             state, error = "succeeded", None
             try:
@@ -195,7 +197,7 @@ class SyncJob:
                 progress.phase = "advisories"
                 await self._advisories(progress.succeeded)
                 progress.phase = "repositories"
-                await self._repositories(progress.succeeded)
+                await self._repositories(progress.succeeded, progress)
                 progress.phase = "scores"
                 await self.compute_scores()
                 if not packages:
@@ -256,6 +258,12 @@ class SyncJob:
 
         await asyncio.gather(*(one(ref) for ref in refs))
 
+    async def _note(self, progress: Progress, source: str, reason: str) -> None:
+        """A failure of a side source, kept with the run (as a failure row without a package)."""
+        if progress.run_id is not None:
+            with contextlib.suppress(errors.DatabaseError):
+                await self.database.execute("record_sync_failure", progress.run_id, "-", "-", source, reason)
+
     async def _failed(self, run_id: int, ref: names.PackageRef, source: str, reason: str, counts: SourceCounts) -> None:
         counts.checked += 1
         counts.failed += 1
@@ -308,7 +316,7 @@ class SyncJob:
         for ref in refs:
             await self.catalog.cache.invalidate_package(ref.ecosystem, ref.name)
 
-    async def _repositories(self, refs: list[names.PackageRef]) -> None:
+    async def _repositories(self, refs: list[names.PackageRef], progress: Progress) -> None:
         if self.catalog.github is None or not refs:
             return
         cutoff = self.clock() - self.options.repository_max_age
@@ -316,15 +324,29 @@ class SyncJob:
             "stale_repositories", [r.ecosystem for r in refs], [r.name for r in refs], cutoff
         )
         failures = 0
+        counts = progress.counts["github"]
         for row in rows:
             # Sequential on purpose: GitHub's budget is small and shared.
             outcome = await self.catalog.refresh_repository(row["repository_url"])
+            if outcome is None:
+                continue  # not a GitHub repository
+            counts.checked += 1
+            if outcome == "failed":
+                counts.failed += 1
+            elif outcome == "updated":
+                counts.updated += 1
+            else:
+                counts.unchanged += 1
             failures = failures + 1 if outcome == "failed" else 0
             if failures >= self.options.max_consecutive_failures:
-                logger.warning(
-                    "GitHub failed %d times in a row; repository facts wait for the next run",
-                    failures, extra={"action": "sync_repositories", "source": "github"},
+                github = self.catalog.github
+                budget = (
+                    f"; budget {github.budget_remaining} left, resets {github.budget_reset:%Y-%m-%d %H:%M} UTC"
+                    if github.budget_remaining is not None and github.budget_reset is not None else ""
                 )
+                reason = f"GitHub failed {failures} times in a row{budget}; the rest wait for the next run"
+                logger.warning(reason, extra={"action": "sync_repositories", "source": "github"})
+                await self._note(progress, "github", reason)
                 return
 
     async def compute_scores(self, ecosystems: Iterable[str] = ("npm", "pypi", "cargo", "hex")) -> int:

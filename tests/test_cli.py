@@ -143,3 +143,63 @@ async def test_port_in_use_is_a_one_line_error(tmp_path: pathlib.Path) -> None:
     last = err.strip().splitlines()[-1]
     assert last.startswith("centralcloud: ") and f"port {port}" in last and "CENTRALCLOUD_NATS_URL" in last
     assert leftovers(tmp_path / "data", port) == []
+
+
+async def test_killed_mid_run_the_next_start_completes_it(tmp_path: pathlib.Path) -> None:
+    port = embedded.free_port()
+    data_dir = tmp_path / "data"
+    async with ReplayServer() as registry:
+        names = [f"pkg-{i}" for i in range(6)]
+        document = json.loads((pathlib.Path(__file__).parent / "fixtures" / "npm" / "express.json").read_text())
+        for name in names[:-1]:
+            registry.add(f"/{name}", Reply.json(dict(document, name=name)))
+        registry.add(f"/{names[-1]}", Reply.json(dict(document, name=names[-1]), delay=30))  # hangs
+        env = {key: value for key, value in os.environ.items() if not key.startswith("CENTRALCLOUD_")} | {
+            "CENTRALCLOUD_NATS_URL": f"nats://127.0.0.1:{port}",
+            "CENTRALCLOUD_DATA_DIR": str(data_dir),
+            "CENTRALCLOUD_NPM_URL": registry.url,
+            "CENTRALCLOUD_PYPI_URL": registry.url,
+            "CENTRALCLOUD_GITHUB_URL": "http://127.0.0.1:9",
+            "CENTRALCLOUD_OSV_URL": "http://127.0.0.1:9",
+            "CENTRALCLOUD_HTTP_TIMEOUT": "60",
+            "CENTRALCLOUD_DEPENDENCY_DEPTH": "0",
+        }
+        server = await start_serve(env)
+        try:
+            await wait_until_serving(env, server)
+            code, _, err = await cli("request", *(f"npm/{name}" for name in names), env=env)
+            assert code == 0, err
+            code, out, err = await cli("sync", "--json", env=env)
+            assert code == 0, err
+            run_id = json.loads(out)["run"]
+            for _ in range(100):
+                _, out, _ = await cli("sync", "status", "--json", env=env)
+                if json.loads(out)["runs"][0]["done"] == len(names) - 1:
+                    break
+                await asyncio.sleep(0.2)
+            else:
+                raise AssertionError(f"the run did not progress: {out}")
+        finally:
+            server.kill()  # no clean shutdown: the run is left 'running'
+            await server.wait()
+
+        registry.add(f"/{names[-1]}", Reply.json(dict(document, name=names[-1])))
+        server = await start_serve(env)
+        try:
+            await wait_until_serving(env, server)
+            for _ in range(150):
+                _, out, _ = await cli("sync", "status", "--json", env=env)
+                runs = json.loads(out)["runs"]
+                if runs[0]["state"] != "running":
+                    break
+                await asyncio.sleep(0.2)
+            assert [(r["id"], r["state"]) for r in runs] == [(run_id, "succeeded")]
+            assert runs[0]["counts"]["npm"]["checked"] == len(names)
+            for name in names[:-1]:
+                assert len(registry.received(f"/{name}")) == 1, name  # not fetched again after the restart
+            code, out, err = await cli("get", "npm", names[-1], "--json", env=env)
+            assert code == 0 and json.loads(out)["versions_total"] == 10
+        finally:
+            code, log = await stop_serve(server)
+        assert code == 0, log
+    assert leftovers(data_dir, port) == []

@@ -190,3 +190,52 @@ async def test_nothing_an_instance_reports_is_removed(world: World) -> None:
     names = {r["name"] for r in await world.database.pool.fetch("SELECT name FROM packages")}
     assert "reported-x" in names
     assert removed["packages"] == 0  # app-a is still requested recently; its dependencies are kept with it
+
+
+async def test_advisories_refreshed_by_batch_and_only_when_changed(world: World) -> None:
+    import json as jsonlib
+
+    import replay
+    from centralcloud.sources import osv
+
+    record = replay.fixture_json("osv/GHSA-rv95-896h-c2vc.json")
+    record["affected"][0]["package"]["name"] = "lib-d"
+
+    def batch(body: bytes) -> Reply:
+        queries = jsonlib.loads(body)["queries"]
+        return Reply.json({"results": [
+            {"vulns": [{"id": record["id"], "modified": record["modified"]}]} if q["package"]["name"] == "lib-d" else {}
+            for q in queries
+        ]})
+
+    world.registry.add_handler("/v1/querybatch", batch)
+    world.registry.add(f"/v1/vulns/{record['id']}", Reply.json(record))
+    async with aiohttp.ClientSession() as session:
+        world.catalog.osv = osv.OsvSource(session=session, base_url=world.registry.url, policy=FAST)
+        for _ in range(2):
+            await run_once(world.job(), packages=[sync.names.PackageRef("npm", "lib-d")])
+        world.catalog.osv = None
+    assert len(world.registry.received("/v1/querybatch")) == 2
+    assert len(world.registry.received(f"/v1/vulns/{record['id']}")) == 1  # unchanged the second time
+    found, _ = await sync.advisories.for_package(world.database, ecosystem="npm", name="lib-d", version="1.0.0")
+    assert [a.id for a in found] == [record["id"]]
+    checked = await world.database.pool.fetchval("SELECT advisories_synced_at FROM packages WHERE name = 'lib-d'")
+    assert checked is not None
+
+
+async def test_github_down_costs_three_tries_not_the_run(world: World) -> None:
+    from centralcloud.sources import github
+
+    for i in range(6):
+        doc = packument(f"repo-{i}")
+        doc["versions"]["1.0.0"]["repository"] = f"https://github.com/example/repo-{i}"
+        world.registry.add(f"/repo-{i}", Reply.json(doc))
+        world.registry.add(f"/repos/example/repo-{i}", Reply(status=502, body=b"bad gateway"))
+    async with aiohttp.ClientSession() as session:
+        world.catalog.github = github.GithubSource(session=session, base_url=world.registry.url, policy=FAST)
+        status = await run_once(world.job(), packages=[sync.names.PackageRef("npm", f"repo-{i}") for i in range(6)])
+        world.catalog.github = None
+    assert status["state"] == "succeeded"
+    assert status["counts"]["npm"]["updated"] == 6
+    assert status["counts"]["github"] == {"checked": 3, "unchanged": 0, "updated": 0, "failed": 3}
+    assert any(f["source"] == "github" and "3 times in a row" in f["reason"] for f in status["failures"])
