@@ -285,29 +285,13 @@ SELECT pg_try_advisory_lock($1);
 SELECT pg_advisory_unlock($1);
 
 -- name: sync_due --
--- Packages the sync keeps fresh that were not synced since $2: everything requested since $3 or
--- reported, and the runtime dependencies of their latest versions down to depth $1. Returns
--- ecosystem, name and the shallowest depth at which each was reached.
-WITH RECURSIVE roots AS (
-    SELECT ecosystem, name FROM package_requests WHERE last_requested_at >= $3
-    UNION
-    SELECT ecosystem, name FROM instance_dependencies
-), walk (ecosystem, name, depth) AS (
-    SELECT ecosystem, name, 0 FROM roots
-    UNION
-    SELECT d.ecosystem, d.name, w.depth + 1
-    FROM walk w
-    JOIN packages p ON p.ecosystem = w.ecosystem AND p.name = w.name
-    JOIN versions v ON v.package_id = p.id AND v.number = p.latest_version
-    JOIN dependencies d ON d.version_id = v.id AND d.kind = 'runtime' AND NOT d.optional
-    WHERE w.depth < $1 AND d.ecosystem = w.ecosystem
-)
-SELECT w.ecosystem, w.name, min(w.depth) AS depth
-FROM walk w
-LEFT JOIN packages p ON p.ecosystem = w.ecosystem AND p.name = w.name
+-- Packages in use (requested since $3, reported, or runtime dependencies of those down to depth
+-- $1) that were not synced since $2, shallowest first.
+SELECT u.ecosystem, u.name, u.depth
+FROM used_packages($3, $1) u
+LEFT JOIN packages p ON p.ecosystem = u.ecosystem AND p.name = u.name
 WHERE p.synced_at IS NULL OR p.synced_at < $2
-GROUP BY w.ecosystem, w.name
-ORDER BY min(w.depth), w.ecosystem, w.name;
+ORDER BY u.depth, u.ecosystem, u.name;
 
 -- name: create_sync_run --
 -- Start a run record; returns id and started_at ($1 trigger, $2 scheduled_for, $3 requested packages).
@@ -413,25 +397,11 @@ ON CONFLICT (package_id) DO UPDATE SET
 DELETE FROM package_requests WHERE last_requested_at < $1;
 
 -- name: cleanup_packages --
--- Remove packages that nobody requested or reported since the cutoff and that no kept package
--- depends on within depth $2; returns what was removed ($1 cutoff, $2 depth).
-WITH RECURSIVE roots AS (
-    SELECT ecosystem, name FROM package_requests WHERE last_requested_at >= $1
-    UNION
-    SELECT ecosystem, name FROM instance_dependencies
-), walk (ecosystem, name, depth) AS (
-    SELECT ecosystem, name, 0 FROM roots
-    UNION
-    SELECT d.ecosystem, d.name, w.depth + 1
-    FROM walk w
-    JOIN packages p ON p.ecosystem = w.ecosystem AND p.name = w.name
-    JOIN versions v ON v.package_id = p.id AND v.number = p.latest_version
-    JOIN dependencies d ON d.version_id = v.id AND d.kind = 'runtime' AND NOT d.optional
-    WHERE w.depth < $2 AND d.ecosystem = w.ecosystem
-)
+-- Remove packages created before the cutoff that are no longer in use (not requested since the
+-- cutoff, not reported, not a dependency of either within depth $2); returns what was removed.
 DELETE FROM packages p
 WHERE p.created_at < $1
-  AND NOT EXISTS (SELECT 1 FROM walk w WHERE w.ecosystem = p.ecosystem AND w.name = p.name)
+  AND NOT EXISTS (SELECT 1 FROM used_packages($1, $2) u WHERE u.ecosystem = p.ecosystem AND u.name = p.name)
 RETURNING p.ecosystem, p.name;
 
 -- name: cleanup_advisories --

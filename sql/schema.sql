@@ -182,3 +182,24 @@ CREATE TABLE sync_failures (
     failed_at  timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX sync_failures_run_idx ON sync_failures (run_id);
+
+-- Packages in use: requested since a cutoff, reported, and their runtime dependencies to a depth.
+CREATE FUNCTION used_packages(requested_since timestamptz, max_depth integer)
+RETURNS TABLE (ecosystem text, name text, depth integer)
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE roots AS (
+        SELECT r.ecosystem, r.name FROM package_requests r WHERE r.last_requested_at >= requested_since
+        UNION
+        SELECT i.ecosystem, i.name FROM instance_dependencies i
+    ), walk (ecosystem, name, depth) AS (
+        SELECT roots.ecosystem, roots.name, 0 FROM roots
+        UNION
+        SELECT d.ecosystem, d.name, w.depth + 1
+        FROM walk w
+        JOIN packages p ON p.ecosystem = w.ecosystem AND p.name = w.name
+        JOIN versions v ON v.package_id = p.id AND v.number = p.latest_version
+        JOIN dependencies d ON d.version_id = v.id AND d.kind = 'runtime' AND NOT d.optional
+        WHERE w.depth < max_depth AND d.ecosystem = w.ecosystem
+    )
+    SELECT walk.ecosystem, walk.name, min(walk.depth)::integer FROM walk GROUP BY walk.ecosystem, walk.name
+$$;

@@ -49,6 +49,20 @@ def leftovers(data_dir: pathlib.Path, port: int) -> list[str]:
     return found
 
 
+def serve_env(*, port: int, data_dir: pathlib.Path, registry_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a user running `centralcloud serve` against our replay registry."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CENTRALCLOUD_")}
+    return env | {
+        "CENTRALCLOUD_NATS_URL": f"nats://127.0.0.1:{port}",
+        "CENTRALCLOUD_DATA_DIR": str(data_dir),
+        "CENTRALCLOUD_NPM_URL": registry_url,
+        "CENTRALCLOUD_PYPI_URL": registry_url,
+        # Unreachable on purpose: those answers must come without them.
+        "CENTRALCLOUD_GITHUB_URL": "http://127.0.0.1:9",
+        "CENTRALCLOUD_OSV_URL": "http://127.0.0.1:9",
+    } | {f"CENTRALCLOUD_{key.upper()}": value for key, value in extra.items()}
+
+
 async def start_serve(env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "centralcloud", "serve", env=env,
@@ -68,18 +82,7 @@ async def test_serve_get_search_stop_restart(tmp_path: pathlib.Path) -> None:
     async with ReplayServer() as registry:
         registry.add("/express", Reply.fixture("npm/express.json"))
         registry.add("/pypi/django/json", Reply.fixture("pypi/django.json"))
-        env = {
-            key: value for key, value in os.environ.items()
-            if not key.startswith("CENTRALCLOUD_")
-        } | {
-            "CENTRALCLOUD_NATS_URL": f"nats://127.0.0.1:{port}",
-            "CENTRALCLOUD_DATA_DIR": str(data_dir),
-            "CENTRALCLOUD_NPM_URL": registry.url,
-            "CENTRALCLOUD_PYPI_URL": registry.url,
-            # Unreachable on purpose: those answers must come without them.
-            "CENTRALCLOUD_GITHUB_URL": "http://127.0.0.1:9",
-            "CENTRALCLOUD_OSV_URL": "http://127.0.0.1:9",
-        }
+        env = serve_env(port=port, data_dir=data_dir, registry_url=registry.url)
         server = await start_serve(env)
         try:
             await wait_until_serving(env, server)
@@ -132,12 +135,7 @@ async def test_port_in_use_is_a_one_line_error(tmp_path: pathlib.Path) -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        env = {key: value for key, value in os.environ.items() if not key.startswith("CENTRALCLOUD_")} | {
-            "CENTRALCLOUD_NATS_URL": f"nats://127.0.0.1:{port}",
-            "CENTRALCLOUD_DATA_DIR": str(tmp_path / "data"),
-            "CENTRALCLOUD_NPM_URL": "http://127.0.0.1:9",
-            "CENTRALCLOUD_PYPI_URL": "http://127.0.0.1:9",
-        }
+        env = serve_env(port=port, data_dir=tmp_path / "data", registry_url="http://127.0.0.1:9")
         code, _, err = await cli("serve", env=env)
     assert code == 2
     last = err.strip().splitlines()[-1]
@@ -154,16 +152,9 @@ async def test_killed_mid_run_the_next_start_completes_it(tmp_path: pathlib.Path
         for name in names[:-1]:
             registry.add(f"/{name}", Reply.json(dict(document, name=name)))
         registry.add(f"/{names[-1]}", Reply.json(dict(document, name=names[-1]), delay=30))  # hangs
-        env = {key: value for key, value in os.environ.items() if not key.startswith("CENTRALCLOUD_")} | {
-            "CENTRALCLOUD_NATS_URL": f"nats://127.0.0.1:{port}",
-            "CENTRALCLOUD_DATA_DIR": str(data_dir),
-            "CENTRALCLOUD_NPM_URL": registry.url,
-            "CENTRALCLOUD_PYPI_URL": registry.url,
-            "CENTRALCLOUD_GITHUB_URL": "http://127.0.0.1:9",
-            "CENTRALCLOUD_OSV_URL": "http://127.0.0.1:9",
-            "CENTRALCLOUD_HTTP_TIMEOUT": "60",
-            "CENTRALCLOUD_DEPENDENCY_DEPTH": "0",
-        }
+        env = serve_env(
+            port=port, data_dir=data_dir, registry_url=registry.url, http_timeout="60", dependency_depth="0"
+        )
         server = await start_serve(env)
         try:
             await wait_until_serving(env, server)

@@ -56,6 +56,9 @@ SELECT 'constraint', conrelid::regclass::text || ' ' || pg_get_constraintdef(oid
 FROM pg_constraint WHERE connamespace = 'public'::regnamespace
 UNION ALL
 SELECT 'index', indexdef FROM pg_indexes WHERE schemaname = 'public'
+UNION ALL
+SELECT 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ') ' || md5(p.prosrc)
+FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
 ORDER BY 1, 2
 """
 
@@ -78,6 +81,7 @@ async def test_schema_file_equals_migrations(database_url: str, empty_database_u
     migrated = await catalog_of(database_url)
     from_schema = await catalog_of(empty_database_url)
     assert any(kind == "index" and "packages_search_idx" in item for kind, item in migrated)
+    assert any(kind == "function" and item.startswith("used_packages(") for kind, item in migrated)
     assert migrated == from_schema
 
 
