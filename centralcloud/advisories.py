@@ -23,7 +23,7 @@ from centralcloud import db, errors, messages, model, versions
 
 # Higher wins when several sources describe one advisory's effect on one package.
 SOURCE_RANK = {"osv": 2, "import": 2, "npm": 1, "pypi": 1}
-EVALUATED_RANGE_TYPES = {"SEMVER", "ECOSYSTEM"}
+EVALUATED_RANGE_TYPES = {"SEMVER", "ECOSYSTEM", "NPM_RANGE"}
 SEVERITY_ORDER = {"critical": 4, "high": 3, "medium": 2, "moderate": 2, "low": 1, "none": 0}
 
 
@@ -31,7 +31,10 @@ async def save(database: db.Database, advisory: model.Advisory) -> str:
     """Store or merge one advisory; returns the id it is stored under."""
     ids = [advisory.id, *advisory.aliases]
     async with database.transaction() as tx:
-        canonical = await tx.fetchval("find_advisory", ids) or advisory.id
+        existing = await tx.fetchrow("find_advisory", ids)
+        canonical = existing["id"] if existing else advisory.id
+        rank = SOURCE_RANK.get(advisory.source, 0)
+        better_known = existing is not None and any(SOURCE_RANK.get(s, 0) > rank for s in existing["sources"])
         await tx.execute(
             "upsert_advisory",
             canonical,
@@ -46,6 +49,7 @@ async def save(database: db.Database, advisory: model.Advisory) -> str:
             list(advisory.references),
             advisory.source,
             None,
+            better_known,
         )
         await tx.execute("insert_aliases", canonical, [i for i in ids if i != canonical])
         affected = advisory.affected
@@ -174,6 +178,18 @@ def _matches(scheme: versions.Scheme, version: str, entries: list[_Entry]) -> tu
         for range_type, events in _events(entry.row["ranges"]):
             if range_type not in EVALUATED_RANGE_TYPES:
                 unevaluated = f"range type {range_type or '?'} cannot be evaluated against a version"
+                continue
+            if range_type == "NPM_RANGE":
+                # npm's own advisory ranges are node-semver ranges; prereleases count, as they are versions too.
+                evaluable = True
+                try:
+                    if any(
+                        scheme.satisfies(version, e["range"], include_prerelease=True)
+                        for e in events if isinstance(e, dict) and e.get("range")
+                    ):
+                        return True, None
+                except errors.BadRequest as err:
+                    problem = f"range cannot be evaluated: {err.message}"
                 continue
             if not any(isinstance(e, dict) and "introduced" in e for e in events):
                 continue  # a registry's fixed-only list: says where it is fixed, not what is affected

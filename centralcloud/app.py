@@ -23,7 +23,7 @@ import nats
 from centralcloud import (
     __version__, advisories, cache, catalog, config, db, embedded, errors, migrations, schedule, service, sync,
 )
-from centralcloud.sources import base, cargo, github, hex as hexpm, npm, osv, pypi, registries
+from centralcloud.sources import base, cargo, github, hex as hexpm, npm, npm_audit, osv, pypi, registries
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +138,10 @@ async def run(
             request_timeout=settings.request_timeout,
             github_source=build_github(settings, session),
             osv_source=build_osv(settings, session),
+            npm_audit_source=(
+                npm_audit.NpmAuditSource(session=session, base_url=sources["npm"].base_url, policy=http_policy(settings))
+                if "npm" in sources else None
+            ),
         )
         stack.push_async_callback(the_catalog.close)
 

@@ -16,7 +16,7 @@ from typing import Literal
 import msgspec
 
 from centralcloud import advisories, cache, db, errors, messages, model, names, store
-from centralcloud.sources import base, github, osv
+from centralcloud.sources import base, github, npm_audit, osv
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +33,10 @@ class Catalog:
         request_timeout: float,
         github_source: github.GithubSource | None = None,
         osv_source: osv.OsvSource | None = None,
+        npm_audit_source: npm_audit.NpmAuditSource | None = None,
         advisories_max_age: float = 6 * 3600,
     ) -> None:
+        self.npm_audit = npm_audit_source
         self.database = database
         self.sources = sources
         self.github = github_source
@@ -119,15 +121,41 @@ class Catalog:
             await self.database.execute("link_repository", repository_id, url)
         return outcome
 
-    async def refresh_advisories(self, ref: names.PackageRef) -> int:
-        """Query OSV for one package's advisories and store them."""
-        if self.osv is None:
-            raise errors.SourceUnavailable("no OSV source is configured", source="osv")
-        found = await self.osv.query(ref.ecosystem, ref.name)
+    async def refresh_advisories(self, ref: names.PackageRef) -> list[str]:
+        """Ask every advisory source about one package and store what they say; returns warnings.
+
+        The package counts as checked when OSV answered; the npm registry's own advisories
+        add to OSV's but do not replace it.
+        """
+        warnings: list[str] = []
+        checked = False
+        if self.osv is not None:
+            try:
+                for advisory in await self.osv.query(ref.ecosystem, ref.name):
+                    await advisories.save(self.database, advisory)
+                checked = True
+            except errors.CentralCloudError as err:
+                warnings.append(f"osv: {err.message}")
+        else:
+            warnings.append("no OSV source configured: only registry and imported advisories are known")
+        if ref.ecosystem == "npm" and self.npm_audit is not None:
+            try:
+                await self.refresh_npm_audit([ref.name])
+            except errors.CentralCloudError as err:
+                warnings.append(f"npm advisories: {err.message}")
+        if checked:
+            await self.database.execute("mark_advisories_synced", ref.ecosystem, ref.name)
+        await self.cache.invalidate_package(ref.ecosystem, ref.name)
+        return warnings
+
+    async def refresh_npm_audit(self, package_names: list[str]) -> int:
+        """The npm registry's advisories for every stored version of the given npm packages."""
+        if self.npm_audit is None or not package_names:
+            return 0
+        rows = await self.database.fetch("version_numbers", "npm", package_names)
+        found = await self.npm_audit.bulk({row["name"]: list(row["numbers"]) for row in rows})
         for advisory in found:
             await advisories.save(self.database, advisory)
-        await self.database.execute("mark_advisories_synced", ref.ecosystem, ref.name)
-        await self.cache.invalidate_package(ref.ecosystem, ref.name)
         return len(found)
 
     async def advisories(self, ref: names.PackageRef, *, version: str | None) -> messages.AdvisoriesReply:
@@ -140,16 +168,14 @@ class Catalog:
         warnings: list[str] = []
         checked_at = state["advisories_synced_at"]
         stale = checked_at is None or (advisories.utcnow() - checked_at).total_seconds() > self.advisories_max_age
-        if stale and self.osv is not None:
+        if stale:
             try:
-                await asyncio.wait_for(self.refresh_advisories(ref), self.request_timeout)
-                checked_at = advisories.utcnow()
+                problems = await asyncio.wait_for(self.refresh_advisories(ref), self.request_timeout)
+                warnings += [f"{problem}; answered from stored advisories" for problem in problems]
             except TimeoutError:
-                warnings.append(f"osv: no answer within {self.request_timeout:g}s; answered from stored advisories")
-            except errors.CentralCloudError as err:
-                warnings.append(f"osv: {err.message}; answered from stored advisories")
-        elif self.osv is None:
-            warnings.append("no OSV source configured: only registry and imported advisories are known")
+                warnings.append(f"advisory sources gave no answer within {self.request_timeout:g}s; answered from stored advisories")
+            state = await self.database.fetchrow("package_advisory_state", ref.ecosystem, ref.name)
+            checked_at = state["advisories_synced_at"] if state else None
         found, undetermined = await advisories.for_package(
             self.database, ecosystem=ref.ecosystem, name=ref.name, version=version
         )

@@ -276,7 +276,15 @@ class SyncJob:
             await self.database.execute("mark_sync_error", ref.ecosystem, ref.name, reason)
 
     async def _advisories(self, refs: list[names.PackageRef]) -> None:
-        """OSV batch query for the synced packages, then fetch only advisories that changed."""
+        """OSV batch query for the synced packages, then fetch only advisories that changed;
+        then the npm registry's own advisories for npm packages, a hundred packages a request."""
+        npm_names = [ref.name for ref in refs if ref.ecosystem == "npm"]
+        for start in range(0, len(npm_names), 100):
+            try:
+                await self.catalog.refresh_npm_audit(npm_names[start : start + 100])
+            except errors.CentralCloudError as err:
+                logger.warning("npm advisories skipped: %s", err.message, extra={"action": "sync_advisories", "source": "npm-audit"})
+                break
         osv = self.catalog.osv
         if osv is None or not refs:
             return

@@ -177,26 +177,32 @@ ON CONFLICT (ecosystem, name) DO UPDATE SET
     last_requested_at = now();
 
 -- name: find_advisory --
--- The stored advisory whose id or alias is one of the given ids, canonical one first ($1 ids).
-SELECT a.id FROM advisories a
+-- The stored advisory whose id or alias is one of the given ids, canonical one first, with the
+-- sources that described it so far ($1 ids).
+SELECT a.id, a.sources FROM advisories a
 WHERE a.id = ANY ($1::text[])
    OR EXISTS (SELECT 1 FROM advisory_aliases x WHERE x.advisory_id = a.id AND x.alias = ANY ($1::text[]))
 ORDER BY (a.id = ANY ($1::text[])) DESC, a.published_at NULLS LAST, a.id
 LIMIT 1;
 
 -- name: upsert_advisory --
--- Insert or merge an advisory; new non-null facts win. $1 id, $2 summary, $3 details,
--- $4 severity_vector, $5 severity_score, $6 severity, $7 published_at, $8 modified_at,
--- $9 withdrawn_at, $10 refs (jsonb list of URLs), $11 source, $12 raw.
+-- Insert or merge an advisory. New non-null facts win, unless $13 says a better source already
+-- described it; then they only fill gaps. $1 id, $2 summary, $3 details, $4 severity_vector,
+-- $5 severity_score, $6 severity, $7 published_at, $8 modified_at, $9 withdrawn_at,
+-- $10 refs (jsonb list of URLs), $11 source, $12 raw, $13 prefer stored facts.
 INSERT INTO advisories AS a (id, summary, details, severity_vector, severity_score, severity, published_at,
                              modified_at, withdrawn_at, refs, sources, raw, synced_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ARRAY[$11::text], $12, now())
 ON CONFLICT (id) DO UPDATE SET
-    summary = coalesce(EXCLUDED.summary, a.summary),
-    details = coalesce(EXCLUDED.details, a.details),
-    severity_vector = coalesce(EXCLUDED.severity_vector, a.severity_vector),
-    severity_score = coalesce(EXCLUDED.severity_score, a.severity_score),
-    severity = coalesce(EXCLUDED.severity, a.severity),
+    summary = CASE WHEN $13 THEN coalesce(a.summary, EXCLUDED.summary) ELSE coalesce(EXCLUDED.summary, a.summary) END,
+    details = CASE WHEN $13 THEN coalesce(a.details, EXCLUDED.details) ELSE coalesce(EXCLUDED.details, a.details) END,
+    -- The vector, score and label travel together so they never come from two sources.
+    severity_vector = CASE WHEN $13 AND a.severity IS NOT NULL THEN a.severity_vector
+                           ELSE coalesce(EXCLUDED.severity_vector, a.severity_vector) END,
+    severity_score = CASE WHEN $13 AND a.severity IS NOT NULL THEN a.severity_score
+                          ELSE coalesce(EXCLUDED.severity_score, a.severity_score) END,
+    severity = CASE WHEN $13 AND a.severity IS NOT NULL THEN a.severity
+                    ELSE coalesce(EXCLUDED.severity, a.severity) END,
     published_at = coalesce(a.published_at, EXCLUDED.published_at),
     modified_at = greatest(EXCLUDED.modified_at, a.modified_at),
     withdrawn_at = coalesce(EXCLUDED.withdrawn_at, a.withdrawn_at),
@@ -419,3 +425,10 @@ DELETE FROM repositories r WHERE NOT EXISTS (SELECT 1 FROM packages p WHERE p.re
 -- name: package_repository_url --
 -- A package's repository URL ($1 ecosystem, $2 name).
 SELECT repository_url FROM packages WHERE ecosystem = $1 AND name = $2;
+
+-- name: version_numbers --
+-- Every stored version number of the given packages of one ecosystem ($1 ecosystem, $2 names).
+SELECT p.name, array_agg(v.number ORDER BY v.id) AS numbers
+FROM packages p JOIN versions v ON v.package_id = p.id
+WHERE p.ecosystem = $1 AND p.name = ANY ($2::text[])
+GROUP BY p.name;

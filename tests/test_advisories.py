@@ -19,7 +19,7 @@ from nats.aio.client import Client
 
 import replay
 from centralcloud import advisories, app, cache, catalog, config, db, service
-from centralcloud.sources import base, cargo, github, hex as hexpm, limits, npm, osv, pypi
+from centralcloud.sources import base, cargo, github, hex as hexpm, limits, npm, npm_audit, osv, pypi
 from replay import Reply, ReplayServer
 
 GET = "centralcloud.packages.get"
@@ -70,6 +70,7 @@ async def running(database: db.Database, nats_url: str) -> AsyncIterator[Running
         server.add("/api/packages/phoenix/releases/1.7.14", Reply.fixture("hex/phoenix-1.7.14.json"))
         server.add("/repos/expressjs/express", Reply.fixture("github/express.json"))
         server.add_handler("/v1/query", osv_query(osv_records()))
+        server.add("/-/npm/v1/security/advisories/bulk", Reply.fixture("npm-audit/bulk.json"), method="POST")
         the_catalog = catalog.Catalog(
             database=database,
             sources={
@@ -85,6 +86,7 @@ async def running(database: db.Database, nats_url: str) -> AsyncIterator[Running
             request_timeout=5,
             github_source=github.GithubSource(session=session, base_url=server.url, policy=FAST),
             osv_source=osv.OsvSource(session=session, base_url=server.url, policy=FAST),
+            npm_audit_source=npm_audit.NpmAuditSource(session=session, base_url=server.url, policy=FAST),
         )
         client = await nats.connect(nats_url)
         limits_ = service.Limits()
@@ -259,3 +261,14 @@ async def test_import_an_osv_export_directory(database_url: str, tmp_path: pathl
         assert [a.id for a in found] == ["RUSTSEC-2021-0124"] and found[0].sources == ["import"]
     finally:
         await database.close()
+
+
+async def test_npm_registry_advisories_merge_with_osv(running: Running) -> None:
+    reply = await ask(running.client, ADVISORIES, {"ecosystem": "npm", "name": "express", "version": "4.19.1"})
+    by_id = {a["id"]: a for a in reply["advisories"]}
+    assert sorted(by_id["GHSA-rv95-896h-c2vc"]["sources"]) == ["npm", "osv"]
+    assert by_id["GHSA-rv95-896h-c2vc"]["first_fixed"] == "4.19.2"  # OSV's events outrank npm's range
+    assert by_id["GHSA-qw6h-vgh9-j6wx"]["sources"] == ["npm"]  # known to the npm registry only
+    assert "NPM-1099999" in by_id["GHSA-qw6h-vgh9-j6wx"]["aliases"]
+    newer = await ask(running.client, ADVISORIES, {"ecosystem": "npm", "name": "express", "version": "4.20.0"})
+    assert newer["affected"] is False and newer["advisories"] == []
