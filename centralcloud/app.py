@@ -21,7 +21,7 @@ import aiohttp
 import nats
 
 from centralcloud import (
-    __version__, advisories, cache, catalog, config, db, embedded, errors, migrations, schedule, service, sync,
+    __version__, advisories, cache, catalog, config, db, embedded, errors, migrations, schedule, service, store, sync,
 )
 from centralcloud.sources import base, cargo, github, hex as hexpm, npm, npm_audit, osv, pypi, registries
 
@@ -144,6 +144,9 @@ async def run(
             ),
         )
         stack.push_async_callback(the_catalog.close)
+        the_catalog.fuzzy_search = await store.enable_fuzzy_search(database)
+        if not the_catalog.fuzzy_search:
+            logger.info("pg_trgm is not available: search matches words and prefixes, not typos", extra={"action": "start"})
 
         job = sync.SyncJob(
             database=database,

@@ -37,6 +37,8 @@ class Catalog:
         advisories_max_age: float = 6 * 3600,
     ) -> None:
         self.npm_audit = npm_audit_source
+        self.fuzzy_search = False
+        """Typo-tolerant name matching (pg_trgm), switched on by the app where the server has it."""
         self.database = database
         self.sources = sources
         self.github = github_source
@@ -266,7 +268,9 @@ class Catalog:
         cached = await self.cache.get(key)
         if cached is not None:
             return cached
-        hits = await store.search(self.database, query=query, ecosystem=ecosystem, limit=limit)
+        hits = await store.search(
+            self.database, query=query, ecosystem=ecosystem, limit=limit, fuzzy=self.fuzzy_search
+        )
         encoded = self._encoder.encode(messages.SearchReply(query=query, hits=hits))
         await self.cache.set(key, encoded)
         return encoded

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from centralcloud import db, messages, model, names
+from centralcloud import db, errors, messages, model, names
 
 
 _dependencies_encoder = msgspec.json.Encoder()
@@ -169,12 +169,19 @@ def query_terms(text: str) -> list[str]:
 
 
 async def search(
-    database: db.Database, *, query: str, ecosystem: str | None, limit: int
+    database: db.Database, *, query: str, ecosystem: str | None, limit: int, fuzzy: bool = False
 ) -> list[messages.SearchHit]:
+    """Full-text matches (every word also as a prefix, so "djang" finds django); with `fuzzy`
+    (pg_trgm installed), names within a typo or two fill the remaining places."""
     terms = query_terms(query)
     if not terms:
         return []
-    rows = await database.fetch("search_packages", " | ".join(terms), " & ".join(terms), ecosystem, limit)
+    prefixed = [f"{term}:*" for term in terms]
+    rows = list(await database.fetch("search_packages", " | ".join(prefixed), " & ".join(terms), ecosystem, limit))
+    if fuzzy and len(rows) < limit:
+        seen = {(row["ecosystem"], row["name"]) for row in rows}
+        extra = await database.fetch("search_packages_fuzzy", " ".join(terms), ecosystem, limit)
+        rows += [row for row in extra if (row["ecosystem"], row["name"]) not in seen][: limit - len(rows)]
     return [
         messages.SearchHit(
             ecosystem=row["ecosystem"],
@@ -191,6 +198,19 @@ async def search(
         )
         for row in rows
     ]
+
+
+async def enable_fuzzy_search(database: db.Database) -> bool:
+    """Install pg_trgm where the server offers it and we may; True when typo matching is available."""
+    if await database.fetchval("trigram_installed"):
+        return True
+    if not await database.fetchval("trigram_available"):
+        return False
+    try:
+        await database.execute("install_trigram")
+    except errors.DatabaseError:
+        return False  # e.g. not allowed to create extensions: search works without typo matching
+    return bool(await database.fetchval("trigram_installed"))
 
 
 async def record_requests(database: db.Database, refs: Iterable[names.PackageRef], *, origin: str) -> None:

@@ -432,3 +432,27 @@ SELECT p.name, array_agg(v.number ORDER BY v.id) AS numbers
 FROM packages p JOIN versions v ON v.package_id = p.id
 WHERE p.ecosystem = $1 AND p.name = ANY ($2::text[])
 GROUP BY p.name;
+
+-- name: trigram_available --
+-- Whether the server ships the pg_trgm extension.
+SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm');
+
+-- name: trigram_installed --
+-- Whether pg_trgm is installed in this database.
+SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm');
+
+-- name: install_trigram --
+-- Install pg_trgm (a trusted extension: database owners may install it).
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
+-- name: search_packages_fuzzy --
+-- Packages whose name is close to the query (pg_trgm only; used where full text finds too few).
+-- $1 query words joined by spaces, $2 ecosystem or NULL, $3 limit.
+SELECT p.ecosystem, p.name, p.display_name, p.description, p.latest_version, p.licenses,
+       p.repository_url, p.homepage, p.downloads, p.deprecated, p.keywords, r.stars,
+       similarity(p.name, $1) * 0.5 AS rank
+FROM packages p
+LEFT JOIN repositories r ON r.id = p.repository_id
+WHERE ($2::text IS NULL OR p.ecosystem = $2) AND similarity(p.name, $1) > 0.3
+ORDER BY rank DESC, p.name
+LIMIT $3;

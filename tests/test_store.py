@@ -116,3 +116,20 @@ async def test_record_requests_counts(database: db.Database) -> None:
     await store.record_requests(database, [ref, names.PackageRef("pypi", "django")], origin="request")
     rows = await database.pool.fetch("SELECT ecosystem, name, request_count FROM package_requests ORDER BY name")
     assert [(r["name"], r["request_count"]) for r in rows] == [("django", 1), ("express", 2)]
+
+
+async def test_prefixes_match_without_extensions(database: db.Database) -> None:
+    await store.save_package(database, facts(versions=(version("5.0.0", 1, ()),)), etag=None, last_modified=None)
+    assert [h.name for h in await store.search(database, query="expre", ecosystem=None, limit=5)] == ["express"]
+    assert [h.name for h in await store.search(database, query="minimal framew", ecosystem="npm", limit=5)] == ["express"]
+
+
+async def test_typos_match_where_pg_trgm_is_available(database: db.Database) -> None:
+    import pytest
+
+    if not await store.enable_fuzzy_search(database):
+        pytest.skip("this PostgreSQL server does not ship pg_trgm (the embedded one does not)")
+    await store.save_package(database, facts(versions=(version("5.0.0", 1, ()),)), etag=None, last_modified=None)
+    assert await store.search(database, query="exprss", ecosystem=None, limit=5) == []
+    hits = await store.search(database, query="exprss", ecosystem=None, limit=5, fuzzy=True)
+    assert [h.name for h in hits] == ["express"]
