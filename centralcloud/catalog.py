@@ -58,8 +58,19 @@ class Catalog:
                 f"no source is configured for {ecosystem} packages", source=ecosystem
             ) from None
 
-    async def refresh(self, ref: names.PackageRef, *, conditional: bool = True) -> RefreshOutcome:
-        """Fetch one package from its registry and store it; shared by concurrent callers."""
+    async def refresh(
+        self,
+        ref: names.PackageRef,
+        *,
+        conditional: bool = True,
+        validators: tuple[str | None, str | None] | None = None,
+        touch: bool = True,
+    ) -> RefreshOutcome:
+        """Fetch one package from its registry and store it; shared by concurrent callers.
+
+        The sync passes `validators` it read in bulk and marks unchanged packages in bulk
+        (`touch=False`), which saves two round trips to PostgreSQL per package.
+        """
         key = (ref.ecosystem, ref.name)
         running = self._inflight.get(key)
         if running is not None:
@@ -67,7 +78,7 @@ class Catalog:
         future: asyncio.Future[RefreshOutcome] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            outcome = await self._refresh(ref, conditional=conditional)
+            outcome = await self._refresh(ref, conditional=conditional, validators=validators, touch=touch)
         except BaseException as err:
             future.set_exception(err)
             # Mark retrieved so an unawaited shared failure does not warn.
@@ -79,23 +90,33 @@ class Catalog:
         finally:
             del self._inflight[key]
 
-    async def _refresh(self, ref: names.PackageRef, *, conditional: bool) -> RefreshOutcome:
+    async def _refresh(
+        self,
+        ref: names.PackageRef,
+        *,
+        conditional: bool,
+        validators: tuple[str | None, str | None] | None,
+        touch: bool,
+    ) -> RefreshOutcome:
         source = self.source(ref.ecosystem)
         etag = last_modified = None
         if conditional:
-            stored = await store.validators(self.database, ecosystem=ref.ecosystem, name=ref.name)
+            stored = validators
+            if stored is None:
+                stored = await store.validators(self.database, ecosystem=ref.ecosystem, name=ref.name)
             if stored is not None:
                 etag, last_modified = stored
         result = await source.fetch(ref.name, etag=etag, last_modified=last_modified)
         if result.package is None:
-            await store.touch(self.database, ecosystem=ref.ecosystem, name=ref.name)
+            if touch:
+                await store.touch(self.database, ecosystem=ref.ecosystem, name=ref.name)
             return "unchanged"
         facts = result.package
         await store.save_package(self.database, facts, etag=result.etag, last_modified=result.last_modified)
         for advisory in advisories.from_registry(facts):
             await advisories.save(self.database, advisory)
         await self.cache.invalidate_package(ref.ecosystem, ref.name)
-        logger.info(
+        logger.debug(
             "stored %s/%s", ref.ecosystem, ref.name,
             extra={"action": "store_package", "ecosystem": ref.ecosystem, "package": ref.name},
         )

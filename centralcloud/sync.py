@@ -234,13 +234,31 @@ class SyncJob:
     async def _sync(self, run_id: int, refs: list[names.PackageRef], progress: Progress) -> None:
         progress.total += len(refs)
         gates = {eco: asyncio.Semaphore(n) for eco, n in self.options.concurrency.items()}
+        known: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+        for start in range(0, len(refs), 5000):
+            chunk = refs[start : start + 5000]
+            for row in await self.database.fetch(
+                "validators_many", [r.ecosystem for r in chunk], [r.name for r in chunk]
+            ):
+                known[(row["ecosystem"], row["name"])] = (row["etag"], row["last_modified"])
+        unchanged: list[names.PackageRef] = []
+
+        async def flush() -> None:
+            batch, unchanged[:] = list(unchanged), []
+            if batch:
+                await self.database.execute(
+                    "touch_packages", [r.ecosystem for r in batch], [r.name for r in batch]
+                )
 
         async def one(ref: names.PackageRef) -> None:
             gate = gates.setdefault(ref.ecosystem, asyncio.Semaphore(4))
             counts = progress.counts[ref.ecosystem]
             async with gate:
                 try:
-                    outcome = await self.catalog.refresh(ref, conditional=True)
+                    outcome = await self.catalog.refresh(
+                        ref, conditional=True, validators=known.get((ref.ecosystem, ref.name), (None, None)),
+                        touch=False,
+                    )
                 except errors.CentralCloudError as err:
                     await self._failed(run_id, ref, str(err.details.get("source", ref.ecosystem)), err.message, counts)
                     return
@@ -254,9 +272,16 @@ class SyncJob:
                 progress.changed.append((ref.ecosystem, ref.name))
             else:
                 counts.unchanged += 1
+                unchanged.append(ref)
+                if len(unchanged) >= 500:
+                    await flush()
             progress.succeeded.append(ref)
 
-        await asyncio.gather(*(one(ref) for ref in refs))
+        try:
+            await asyncio.gather(*(one(ref) for ref in refs))
+        finally:
+            # Also when cancelled: what was found unchanged is not checked again on resume.
+            await asyncio.shield(flush())
 
     async def _note(self, progress: Progress, source: str, reason: str) -> None:
         """A failure of a side source, kept with the run (as a failure row without a package)."""

@@ -82,7 +82,7 @@ WITH settings AS (
     )
     SELECT pkg.id, t.number, t.published_at, t.prerelease, t.yanked, t.yanked_reason, t.deprecated,
            t.deprecated_reason, coalesce(string_to_array(nullif(t.licenses, ''), ','), '{}'),
-           t.dependencies IS NOT NULL, t.dependencies::jsonb
+           t.dependencies IS NOT NULL, t.dependencies::json
     FROM pkg, unnest($20::text[], $21::timestamptz[], $22::boolean[], $23::boolean[], $24::text[],
                      $25::boolean[], $26::text[], $27::text[], $28::text[])
          AS t (number, published_at, prerelease, yanked, yanked_reason, deprecated, deprecated_reason,
@@ -111,7 +111,7 @@ WITH settings AS (
     INSERT INTO dependencies (version_id, ecosystem, name, requirement, kind, optional, condition)
     SELECT ver.id, dep.ecosystem, dep.name, dep.requirement, dep.kind, coalesce(dep.optional, false), dep.condition
     FROM ver
-    CROSS JOIN jsonb_to_recordset(coalesce($29::jsonb, '[]'::jsonb))
+    CROSS JOIN json_to_recordset(coalesce($29::json, '[]'::json))
          AS dep (ecosystem text, name text, requirement text, kind text, optional boolean, condition text)
     WHERE ver.number = $11
 )
@@ -456,3 +456,15 @@ LEFT JOIN repositories r ON r.id = p.repository_id
 WHERE ($2::text IS NULL OR p.ecosystem = $2) AND similarity(p.name, $1) > 0.3
 ORDER BY rank DESC, p.name
 LIMIT $3;
+
+-- name: validators_many --
+-- Conditional-request validators of many packages at once ($1 ecosystems, $2 names).
+SELECT p.ecosystem, p.name, p.etag, p.last_modified
+FROM packages p JOIN unnest($1::text[], $2::text[]) AS t (ecosystem, name)
+     ON p.ecosystem = t.ecosystem AND p.name = t.name;
+
+-- name: touch_packages --
+-- Mark many packages as checked and unchanged ($1 ecosystems, $2 names).
+UPDATE packages p SET synced_at = now(), sync_error = NULL
+FROM unnest($1::text[], $2::text[]) AS t (ecosystem, name)
+WHERE p.ecosystem = t.ecosystem AND p.name = t.name;

@@ -65,7 +65,7 @@ CREATE TABLE versions (
     deprecated_reason   text,
     licenses            text[] NOT NULL DEFAULT '{}',
     dependencies_known  boolean NOT NULL DEFAULT false,
-    dependencies        jsonb,
+    dependencies        json,
     UNIQUE (package_id, number)
 );
 
