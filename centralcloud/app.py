@@ -184,8 +184,11 @@ def _invalidator(the_catalog: catalog.Catalog) -> Callable[[Any], Awaitable[None
 
     async def on_message(msg: Any) -> None:
         try:
-            packages = json.loads(msg.data).get("packages") or []
-            for ecosystem, name in packages:
+            message = json.loads(msg.data)
+            if message.get("all"):
+                await the_catalog.cache.clear()
+                return
+            for ecosystem, name in message.get("packages") or []:
                 await the_catalog.cache.invalidate_package(str(ecosystem), str(name))
         except (ValueError, TypeError, AttributeError):
             logger.warning("ignored a malformed cache invalidation", extra={"action": "invalidate"})

@@ -156,6 +156,9 @@ def show_package(reply: dict[str, Any], *, versions: int) -> str:
         ("advisories", None if reply.get("advisories_latest") is None else
             f"{reply['advisories_latest']} affect the latest version"
             + (f", {reply['advisories_undetermined']} undetermined" if reply.get("advisories_undetermined") else "")),
+        ("quality", None if not reply.get("quality") else
+            "{score:.0f}/100 (popularity {popularity:.0f}, maintenance {maintenance:.0f}, "
+            "security {security:.0f}, community {community:.0f})".format(**reply["quality"])),
         ("synced", reply.get("synced_at")),
     ]
     lines += [f"  {label:<14}{value}" for label, value in facts if value not in (None, "")]

@@ -112,6 +112,23 @@ class RepositoryInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Archived (read-only) repository."""
 
 
+class QualityInfo(msgspec.Struct, kw_only=True):
+    """The package's quality score with the parts that explain it (docs/quality.md)."""
+
+    score: float
+    """Overall, 0 to 100."""
+    popularity: float
+    """Downloads, stars and dependents, as percentiles within the ecosystem, 0 to 100."""
+    maintenance: float
+    """Release recency and cadence, archived/deprecated status, open issues, 0 to 100."""
+    security: float
+    """Advisories affecting the latest version and how fast past ones were fixed, 0 to 100."""
+    community: float
+    """How many instances use it, and dependents in our store, 0 to 100."""
+    parts: dict[str, Any]
+    """Every input and sub-score behind the numbers."""
+
+
 class PackageReply(msgspec.Struct, kw_only=True):
     """centralcloud.packages.get reply."""
 
@@ -159,6 +176,8 @@ class PackageReply(msgspec.Struct, kw_only=True):
     """Advisories known to affect the latest version (see centralcloud.packages.advisories)."""
     advisories_undetermined: int | None = None
     """Advisories that could not be evaluated for the latest version."""
+    quality: QualityInfo | None = None
+    """Quality score, once the sync has computed one."""
 
 
 class SearchRequest(Request):

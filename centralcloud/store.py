@@ -157,6 +157,14 @@ async def load_package(
         ],
         versions_total=len(version_rows),
         synced_at=row["synced_at"],
+        quality=None if row["score"] is None else messages.QualityInfo(
+            score=row["score"],
+            popularity=row["popularity"],
+            maintenance=row["maintenance"],
+            security=row["security"],
+            community=row["community"],
+            parts=dict(row["score_parts"] or {}),
+        ),
     )
 
 

@@ -214,7 +214,9 @@ class SyncJob:
             with contextlib.suppress(asyncio.CancelledError):
                 await reporter
             await self.database.execute("finish_sync_run", run_id, state, progress.total, progress.as_json(), error)
-            await self._broadcast(progress.changed)
+            # Scores move for every package after a run, so every cached answer is stale.
+            await self.catalog.cache.clear()
+            await self._broadcast(everything=True)
             logger.info(
                 "sync run %s %s: %s", run_id, state, progress.as_json(),
                 extra={"action": "sync", "run": run_id, "state": state},
@@ -383,10 +385,14 @@ class SyncJob:
                 return
 
     async def compute_scores(self, ecosystems: Iterable[str] = ("npm", "pypi", "cargo", "hex")) -> int:
-        rows = await self.database.fetch("quality_signals", list(ecosystems))
+        ecosystems = list(ecosystems)
+        rows = await self.database.fetch("quality_signals", ecosystems)
         if not rows:
             return 0
         latest_advisories: dict[int, tuple[float | None, ...]] = {}
+        fix_days: dict[int, list[float]] = defaultdict(list)
+        for row in await self.database.fetch("advisory_fix_days", list(ecosystems)):
+            fix_days[row["package_id"]].append(float(row["days"]))
         for row in rows:
             latest = row["latest_version"]
             if latest and row["has_advisories"]:
@@ -413,7 +419,7 @@ class SyncJob:
                 archived=row["archived"],
                 deprecated=row["deprecated"],
                 advisories_latest=latest_advisories.get(row["id"], ()),
-                fix_days=(),
+                fix_days=tuple(fix_days.get(row["id"], ())),
                 has_repository=row["has_repository"],
                 has_license=row["has_license"],
                 has_documentation=row["has_documentation"],
@@ -446,11 +452,13 @@ class SyncJob:
             logger.info("removed %d unused packages", len(removed), extra={"action": "cleanup"})
         return {"packages": len(removed), "advisories": len(gone_advisories), "repositories": len(gone_repositories)}
 
-    async def _broadcast(self, changed: list[tuple[str, str]]) -> None:
-        if self.publish is None or not changed:
+    async def _broadcast(self, changed: list[tuple[str, str]] | None = None, *, everything: bool = False) -> None:
+        """Tell every replica to drop what changed from its cache."""
+        if self.publish is None or not (changed or everything):
             return
+        message = {"all": True} if everything else {"packages": changed}
         with contextlib.suppress(Exception):
-            await self.publish(INVALIDATE_SUBJECT, msgspec.json.encode({"packages": changed}))
+            await self.publish(INVALIDATE_SUBJECT, msgspec.json.encode(message))
 
     async def scheduler(self, plan: schedule.Schedule, stop: asyncio.Event) -> None:
         """The cron loop: resume an interrupted run, then start each due tick once."""

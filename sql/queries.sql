@@ -468,3 +468,16 @@ FROM packages p JOIN unnest($1::text[], $2::text[]) AS t (ecosystem, name)
 UPDATE packages p SET synced_at = now(), sync_error = NULL
 FROM unnest($1::text[], $2::text[]) AS t (ecosystem, name)
 WHERE p.ecosystem = t.ecosystem AND p.name = t.name;
+
+-- name: advisory_fix_days --
+-- For each package and past advisory: days from the advisory's publication to the first release
+-- that fixed it (0 when the fix came first, as with coordinated disclosure) ($1 ecosystems).
+SELECT p.id AS package_id, greatest(extract(epoch FROM min(v.published_at) - a.published_at) / 86400, 0) AS days
+FROM advisory_affected f
+JOIN advisories a ON a.id = f.advisory_id AND a.published_at IS NOT NULL AND a.withdrawn_at IS NULL
+JOIN packages p ON p.ecosystem = f.ecosystem AND p.name = f.name
+CROSS JOIN LATERAL jsonb_array_elements(f.ranges) AS r
+CROSS JOIN LATERAL jsonb_array_elements(r -> 'events') AS e
+JOIN versions v ON v.package_id = p.id AND v.number = e ->> 'fixed' AND v.published_at IS NOT NULL
+WHERE p.ecosystem = ANY ($1::text[])
+GROUP BY p.id, a.id;

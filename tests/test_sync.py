@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
-from centralcloud import cache, catalog, db, schedule, sync
+from centralcloud import cache, catalog, db, schedule, store, sync
 from centralcloud.sources import base, npm
 from replay import Reply, ReplayServer
 
@@ -239,3 +239,47 @@ async def test_github_down_costs_three_tries_not_the_run(world: World) -> None:
     assert status["counts"]["npm"]["updated"] == 6
     assert status["counts"]["github"] == {"checked": 3, "unchanged": 0, "updated": 0, "failed": 3}
     assert any(f["source"] == "github" and "3 times in a row" in f["reason"] for f in status["failures"])
+
+
+async def test_scores_count_how_fast_advisories_were_fixed(world: World) -> None:
+    from centralcloud import advisories, model
+
+    job = world.job()
+    await run_once(job, packages=[sync.names.PackageRef("npm", "lib-d")])  # lib-d 1.0.0 published 2026-06-01
+    await advisories.save(world.database, model.Advisory(
+        id="GHSA-test-fast", published=dt.datetime(2026, 5, 21, tzinfo=dt.timezone.utc),
+        affected=(model.AffectedPackage(ecosystem="npm", name="lib-d", ranges=(
+            model.AffectedRange(type="SEMVER", events=({"introduced": "0"}, {"fixed": "1.0.0"})),)),),
+    ))
+    await job.compute_scores()
+    parts = await world.database.pool.fetchval(
+        "SELECT s.parts FROM package_scores s JOIN packages p ON p.id = s.package_id WHERE p.name = 'lib-d'"
+    )
+    assert parts["median_fix_days"] == 11
+    reply = await store.load_package(world.database, ecosystem="npm", name="lib-d")
+    assert reply is not None and reply.quality is not None
+    assert reply.quality.parts["median_fix_days"] == 11 and 0 <= reply.quality.score <= 100
+
+
+async def test_after_a_run_every_replica_drops_its_cache(world: World, nats_url: str) -> None:
+    import nats
+
+    from centralcloud import app
+
+    other = cache.ReadCache(ttl=60, max_size=10)
+    replica = catalog.Catalog(database=world.database, sources={}, read_cache=other, request_timeout=1)
+    await other.set("pkg:npm:lib-d:1000", b"stale")
+    client = await nats.connect(nats_url)
+    try:
+        subscription = await client.subscribe(sync.INVALIDATE_SUBJECT, cb=app._invalidator(replica))
+        await client.flush()
+        job = sync.SyncJob(database=world.database, the_catalog=world.catalog, options=sync.Options(), publish=client.publish)
+        await run_once(job, packages=[sync.names.PackageRef("npm", "lib-d")])
+        for _ in range(50):
+            if await other.get("pkg:npm:lib-d:1000") is None:
+                break
+            await asyncio.sleep(0.02)
+        assert await other.get("pkg:npm:lib-d:1000") is None
+        await subscription.unsubscribe()
+    finally:
+        await client.close()
