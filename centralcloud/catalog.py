@@ -15,7 +15,7 @@ from typing import Literal
 
 import msgspec
 
-from centralcloud import advisories, cache, db, errors, messages, model, names, store
+from centralcloud import advisories, cache, db, errors, messages, names, store
 from centralcloud.sources import base, github, npm_audit, osv
 
 logger = logging.getLogger(__name__)

@@ -194,3 +194,36 @@ async def test_killed_mid_run_the_next_start_completes_it(tmp_path: pathlib.Path
             code, log = await stop_serve(server)
         assert code == 0, log
     assert leftovers(data_dir, port) == []
+
+
+async def test_two_service_processes_run_each_tick_once(database_url: str, nats_url: str, tmp_path: pathlib.Path) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute("INSERT INTO package_requests (ecosystem, name) VALUES ('npm', 'express')")
+    finally:
+        await connection.close()
+    async with ReplayServer() as registry:
+        registry.add("/express", Reply.fixture("npm/express.json", delay=0.5))
+        env = serve_env(
+            port=0, data_dir=tmp_path / "data", registry_url=registry.url,
+            database_url=database_url, nats_url=nats_url, embedded_nats="false",
+            sync_cron="* * * * * */3",  # every three seconds (croniter's seconds field)
+        )
+        servers = [await start_serve(env), await start_serve(env)]
+        try:
+            await asyncio.sleep(11)
+        finally:
+            for server in servers:
+                code, log = await stop_serve(server)
+                assert code == 0, log
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch(
+            "SELECT scheduled_for, count(*) AS runs FROM sync_runs WHERE trigger = 'schedule' GROUP BY 1 ORDER BY 1"
+        )
+    finally:
+        await connection.close()
+    assert len(rows) >= 2, rows  # several ticks passed ...
+    assert all(row["runs"] == 1 for row in rows), rows  # ... and each ran once, on one of the two

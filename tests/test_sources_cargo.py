@@ -8,7 +8,6 @@ import datetime as dt
 import json
 import time
 
-import aiohttp
 import pytest
 
 import replay

@@ -7,7 +7,6 @@ import datetime as dt
 import logging
 import time
 
-import aiohttp
 import pytest
 
 import replay

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-import aiohttp
 import pytest
 
 import replay

@@ -8,7 +8,6 @@ import logging
 import pathlib
 import zipfile
 
-import aiohttp
 import pytest
 
 import replay
