@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from typing import Literal
 
@@ -37,6 +38,9 @@ class Catalog:
         advisories_max_age: float = 6 * 3600,
     ) -> None:
         self.npm_audit = npm_audit_source
+        self.source_rest = 60.0
+        """Seconds an advisory source that failed is not asked again by on-demand answers."""
+        self._down: dict[str, tuple[float, str]] = {}
         self.fuzzy_search = False
         """Typo-tolerant name matching (pg_trgm), switched on by the app where the server has it."""
         self.database = database
@@ -152,24 +156,43 @@ class Catalog:
         """
         warnings: list[str] = []
         checked = False
-        if self.osv is not None:
+        if self.osv is None:
+            warnings.append("no OSV source configured: only registry and imported advisories are known")
+        elif (resting := self._resting("osv")) is not None:
+            warnings.append(resting)
+        else:
             try:
                 for advisory in await self.osv.query(ref.ecosystem, ref.name):
                     await advisories.save(self.database, advisory)
                 checked = True
-            except errors.CentralCloudError as err:
+            except errors.SourceError as err:
+                self._failed_source("osv", err)
                 warnings.append(f"osv: {err.message}")
-        else:
-            warnings.append("no OSV source configured: only registry and imported advisories are known")
         if ref.ecosystem == "npm" and self.npm_audit is not None:
-            try:
-                await self.refresh_npm_audit([ref.name])
-            except errors.CentralCloudError as err:
-                warnings.append(f"npm advisories: {err.message}")
+            if (resting := self._resting("npm-audit")) is not None:
+                warnings.append(resting)
+            else:
+                try:
+                    await self.refresh_npm_audit([ref.name])
+                except errors.SourceError as err:
+                    self._failed_source("npm-audit", err)
+                    warnings.append(f"npm advisories: {err.message}")
         if checked:
             await self.database.execute("mark_advisories_synced", ref.ecosystem, ref.name)
         await self.cache.invalidate_package(ref.ecosystem, ref.name)
         return warnings
+
+    def _failed_source(self, source: str, err: errors.SourceError) -> None:
+        # An advisory source that just failed is left alone for a while, so that every
+        # question does not wait for its retries again (offline and air-gapped deployments).
+        self._down[source] = (time.monotonic() + self.source_rest, err.message)
+
+    def _resting(self, source: str) -> str | None:
+        until, reason = self._down.get(source, (0.0, ""))
+        left = until - time.monotonic()
+        if left <= 0:
+            return None
+        return f"{source}: not asked again for {left:.0f}s after it failed ({reason})"
 
     async def refresh_npm_audit(self, package_names: list[str]) -> int:
         """The npm registry's advisories for every stored version of the given npm packages."""

@@ -210,6 +210,11 @@ async def test_osv_down_is_a_warning_not_a_wrong_answer(running: Running) -> Non
     reply = await ask(running.client, ADVISORIES, {"ecosystem": "npm", "name": "express", "version": "4.19.1"})
     assert reply["warnings"] and reply["warnings"][0].startswith("osv:")
     assert reply["checked_at"] is None
+    asked = len(running.server.received("/v1/query"))
+    # The next question does not wait for a source that just failed, and says so.
+    again = await ask(running.client, ADVISORIES, {"ecosystem": "npm", "name": "express", "version": "4.19.1"})
+    assert again["warnings"][0].startswith("osv: not asked again")
+    assert len(running.server.received("/v1/query")) == asked
 
 
 async def test_invalid_version_is_a_400(running: Running) -> None:
