@@ -113,19 +113,29 @@ async def ask(settings: config.Settings, subject: str, payload: dict[str, Any], 
             f"cannot reach NATS at {settings.nats_url} ({err}); is `centralcloud serve` running? "
             "Set --nats-url or CENTRALCLOUD_NATS_URL to point elsewhere"
         ) from err
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     try:
-        reply = await client.request(subject, json.dumps(payload).encode(), timeout=timeout)
-    except nats_errors.NoRespondersError:
-        raise errors.ConfigError(f"no CentralCloud service answers on {settings.nats_url}; start `centralcloud serve`") from None
-    except nats_errors.TimeoutError:
-        raise errors.DeadlineExceeded(f"no reply on {subject} within {timeout:g}s") from None
+        while True:
+            try:
+                reply = await client.request(subject, json.dumps(payload).encode(), timeout=max(deadline - loop.time(), 0.1))
+            except nats_errors.NoRespondersError:
+                raise errors.ConfigError(
+                    f"no CentralCloud service answers on {settings.nats_url}; start `centralcloud serve`"
+                ) from None
+            except nats_errors.TimeoutError:
+                raise errors.DeadlineExceeded(f"no reply on {subject} within {timeout:g}s") from None
+            body = json.loads(reply.data) if reply.data else {}
+            status = (reply.headers or {}).get(service.ERROR_CODE_HEADER)
+            # A 504 means the fetch goes on in the service: a person would simply ask again.
+            if status == "504" and loop.time() + 1 < deadline:
+                await asyncio.sleep(1)
+                continue
+            if status:
+                raise RemoteError(status, body)
+            return body
     finally:
         await client.close()
-    body = json.loads(reply.data) if reply.data else {}
-    status = (reply.headers or {}).get(service.ERROR_CODE_HEADER)
-    if status:
-        raise RemoteError(status, body)
-    return body
 
 
 def package_payload(ecosystem: str, name: str | None) -> dict[str, Any]:

@@ -82,6 +82,10 @@ async def test_serve_get_search_stop_restart(tmp_path: pathlib.Path) -> None:
     async with ReplayServer() as registry:
         registry.add("/express", Reply.fixture("npm/express.json"))
         registry.add("/pypi/django/json", Reply.fixture("pypi/django.json"))
+        registry.add("/slow-package", Reply.json({
+            "name": "slow-package", "dist-tags": {"latest": "1.0.0"},
+            "versions": {"1.0.0": {"name": "slow-package", "version": "1.0.0"}},
+        }, delay=5))
         env = serve_env(port=port, data_dir=data_dir, registry_url=registry.url)
         server = await start_serve(env)
         try:
@@ -95,6 +99,10 @@ async def test_serve_get_search_stop_restart(tmp_path: pathlib.Path) -> None:
             code, out, err = await cli("search", "web framework", env=env)
             assert code == 0, err
             assert "pypi/django" in out and "npm/express" in out
+            # Slower than the service's 4 s deadline: a 504 first, then the CLI asks again.
+            code, out, err = await cli("get", "npm", "slow-package", env=env)
+            assert code == 0, err
+            assert "latest: 1.0.0" in out and len(registry.received("/slow-package")) == 1
             code, out, err = await cli("get", "npm", "../admin", env=env)
             assert code == 1 and "error 400" in err and "not a valid npm package name" in err
             code, out, err = await cli("sync", "--follow", env=env)
