@@ -19,11 +19,9 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import pathlib
 import statistics
 import sys
-import tempfile
 import time
 
 import aiohttp
@@ -31,7 +29,8 @@ import aiohttp.web
 import nats
 from nats.micro import service as micro
 
-from centralcloud import cache, catalog, db, embedded, migrations, service
+import servers
+from centralcloud import cache, catalog, service
 from centralcloud.sources import base, npm
 
 FIXTURE = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "npm" / "express.json"
@@ -90,20 +89,8 @@ def describe(label: str, elapsed: float, latencies: list[float]) -> dict[str, fl
 
 async def main(requests: int, concurrency: int) -> None:
     async with contextlib.AsyncExitStack() as stack:
-        temp = pathlib.Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="centralcloud-bench-")))
-        dsn = os.environ.get("CENTRALCLOUD_TEST_DATABASE_URL")
-        if not dsn:
-            postgres = embedded.EmbeddedPostgres(data_dir=temp)
-            dsn = await postgres.start()
-            stack.push_async_callback(postgres.stop)
-        nats_url = os.environ.get("CENTRALCLOUD_TEST_NATS_URL")
-        if not nats_url:
-            server = embedded.EmbeddedNats(host="127.0.0.1", port=0, data_dir=None)
-            nats_url = await server.start()
-            stack.push_async_callback(server.stop)
-        database = await db.Database.connect(dsn)
-        stack.push_async_callback(database.close)
-        await migrations.migrate(database)
+        database = await servers.database(stack)
+        nats_url = await servers.nats_url(stack)
         runner, registry_url = await registry()
         stack.push_async_callback(runner.cleanup)
         session = aiohttp.ClientSession()

@@ -22,15 +22,14 @@ import contextlib
 import copy
 import json
 import multiprocessing
-import os
 import pathlib
-import tempfile
 import time
 
 import aiohttp
 import aiohttp.web
 
-from centralcloud import cache, catalog, db, embedded, migrations, store, sync
+import servers
+from centralcloud import cache, catalog, store, sync
 from centralcloud.sources import base, npm
 
 FIXTURE = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "npm" / "express.json"
@@ -132,15 +131,7 @@ async def main(packages: int, big: int, big_versions: int, concurrency: int) -> 
     registry_url = f"http://127.0.0.1:{port}"
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(registry.terminate)
-        temp = pathlib.Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="centralcloud-bench-")))
-        dsn = os.environ.get("CENTRALCLOUD_TEST_DATABASE_URL")
-        if not dsn:
-            postgres = embedded.EmbeddedPostgres(data_dir=temp)
-            dsn = await postgres.start()
-            stack.push_async_callback(postgres.stop)
-        database = await db.Database.connect(dsn, max_size=20)
-        stack.push_async_callback(database.close)
-        await migrations.migrate(database)
+        database = await servers.database(stack, max_size=20)
         await database.pool.execute("TRUNCATE packages, package_requests, sync_runs CASCADE")
         await database.pool.execute(
             "INSERT INTO package_requests (ecosystem, name) SELECT 'npm', 'pkg-' || i FROM generate_series(0, $1 - 1) AS i",
