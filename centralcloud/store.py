@@ -32,6 +32,8 @@ async def save_package(
     packages a second. Nothing is ever half-written either way: it is one statement.
     """
     versions = facts.versions
+    # Dependency lists by content: consecutive versions mostly declare the same ones.
+    distinct: dict[tuple[model.Dependency, ...], int] = {}
     latest = next((v for v in versions if v.number == facts.latest_version), None)
     latest_dependencies = None
     if latest is not None and latest.dependencies is not None:
@@ -65,9 +67,10 @@ async def save_package(
         [v.deprecated for v in versions],
         [v.deprecated_reason for v in versions],
         [",".join(v.licenses) for v in versions],
-        [None if v.dependencies is None else _dependencies_encoder.encode(v.dependencies).decode() for v in versions],
+        [None if v.dependencies is None else distinct.setdefault(v.dependencies, len(distinct) + 1) for v in versions],
         latest_dependencies,
         not durable,
+        [_dependencies_encoder.encode(dependencies).decode() for dependencies in distinct],
     )
 
 

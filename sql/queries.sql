@@ -35,9 +35,11 @@ INSERT INTO schema_migrations (version, name) VALUES ($1, $2);
 -- $17 extra, $18 etag, $19 last_modified.
 -- Versions (arrays, one entry per version): $20 numbers, $21 published_at, $22 prerelease,
 -- $23 yanked, $24 yanked_reason, $25 deprecated, $26 deprecated_reason, $27 licenses (comma-joined),
--- $28 dependencies (JSON array text, NULL when unknown).
+-- $28 dependencies, as a 1-based index into $31 (NULL when unknown).
 -- Latest version's dependencies: $29 JSON array text of {ecosystem, name, requirement, kind,
--- optional, condition}, or NULL to keep the rows stored before; $30 relaxed commit.
+-- optional, condition}, or NULL to keep the rows stored before; $30 relaxed commit;
+-- $31 the distinct dependency lists as JSON array texts (versions mostly share theirs, so each
+-- is sent once).
 WITH settings AS (
     SELECT CASE WHEN $30::boolean THEN set_config('synchronous_commit', 'off', true) END AS relaxed
 ), pkg AS (
@@ -82,9 +84,9 @@ WITH settings AS (
     )
     SELECT pkg.id, t.number, t.published_at, t.prerelease, t.yanked, t.yanked_reason, t.deprecated,
            t.deprecated_reason, coalesce(string_to_array(nullif(t.licenses, ''), ','), '{}'),
-           t.dependencies IS NOT NULL, t.dependencies::json
+           t.dependencies IS NOT NULL, ($31::text[])[t.dependencies]::json
     FROM pkg, unnest($20::text[], $21::timestamptz[], $22::boolean[], $23::boolean[], $24::text[],
-                     $25::boolean[], $26::text[], $27::text[], $28::text[])
+                     $25::boolean[], $26::text[], $27::text[], $28::integer[])
          AS t (number, published_at, prerelease, yanked, yanked_reason, deprecated, deprecated_reason,
                licenses, dependencies)
     ON CONFLICT (package_id, number) DO UPDATE SET
