@@ -143,6 +143,8 @@ class SyncJob:
                 # Nobody holds the lock, so that run's process is gone: finish its work under its id.
                 run_id, started_at = stale["id"], stale["started_at"]
                 progress = Progress.from_json(stale["total"], stale["counts"])
+                # What is left is selected again below; count only what is already done.
+                progress.total = sum(c.checked for source, c in progress.counts.items() if source != "github")
                 if stale["requested"]:
                     packages = [names.PackageRef(e, n) for e, n in stale["requested"]]
                 logger.info("resuming sync run %s", run_id, extra={"action": "sync_resume", "run": run_id})

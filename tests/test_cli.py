@@ -194,6 +194,7 @@ async def test_killed_mid_run_the_next_start_completes_it(tmp_path: pathlib.Path
                 await asyncio.sleep(0.2)
             assert [(r["id"], r["state"]) for r in runs] == [(run_id, "succeeded")]
             assert runs[0]["counts"]["npm"]["checked"] == len(names)
+            assert runs[0]["total"] == runs[0]["done"] == len(names)
             for name in names[:-1]:
                 assert len(registry.received(f"/{name}")) == 1, name  # not fetched again after the restart
             code, out, err = await cli("get", "npm", names[-1], "--json", env=env)
