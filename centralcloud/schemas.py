@@ -73,10 +73,29 @@ def build() -> dict[str, dict[str, Any]]:
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": f"centralcloud/{name}.json",
             **schema,
-            "$defs": components,
+            "$defs": {key: components[key] for key in sorted(_referenced(schema, components))},
         }
         documents[f"{name}.json"] = document
     return documents
+
+
+def _referenced(schema: Any, components: dict[str, Any]) -> set[str]:
+    """Names of the components `schema` refers to, directly or through other components."""
+    found: set[str] = set()
+    pending = [schema]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                key = ref.removeprefix("#/$defs/")
+                if key not in found:
+                    found.add(key)
+                    pending.append(components[key])
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return found
 
 
 def render(document: dict[str, Any]) -> str:
