@@ -1,8 +1,10 @@
 """The in-memory read cache in front of PostgreSQL (aiocache), with a TTL and a size bound.
 
 Values are encoded reply bytes, so a hit costs a dictionary lookup and nothing else.
-Keys are namespaced per package (`pkg:<ecosystem>:<name>:…`) so a re-sync drops exactly
+Keys are grouped per package (`pkg:<ecosystem>:<name>:…`) so a re-sync drops exactly
 that package's entries; search results are dropped whole, since any change may reorder them.
+The groups are indexed here: aiocache's namespace clear scans every key, and a sync drops
+thousands of packages one by one.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class ReadCache:
     def __init__(self, *, ttl: float, max_size: int) -> None:
         self.ttl = ttl
         self.backend = BoundedMemoryCache(max_size=max_size)
+        # Group prefix -> keys written under it. Keys that expired or were evicted may linger
+        # until their group is dropped; deleting an absent key is a no-op.
+        self._groups: dict[str, set[str]] = {}
 
     async def get(self, key: str) -> bytes | None:
         if self.ttl <= 0:
@@ -50,12 +55,16 @@ class ReadCache:
     async def set(self, key: str, value: bytes) -> None:
         if self.ttl > 0:
             await self.backend.set(key, value, ttl=self.ttl)
+            group = SEARCH if key.startswith(SEARCH) else key.rpartition(":")[0] + ":"
+            self._groups.setdefault(group, set()).add(key)
 
     async def invalidate_package(self, ecosystem: str, name: str) -> None:
-        await self.backend.clear(namespace=package_prefix(ecosystem, name))
-        await self.backend.clear(namespace=SEARCH)
+        for group in (package_prefix(ecosystem, name), SEARCH):
+            for key in self._groups.pop(group, ()):
+                await self.backend.delete(key)
 
     async def clear(self) -> None:
+        self._groups.clear()
         await self.backend.clear()
 
     def __len__(self) -> int:
