@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import json
 import logging
 import signal
 import urllib.parse
@@ -180,18 +179,10 @@ async def run(
 
 
 def _invalidator(the_catalog: catalog.Catalog) -> Callable[[Any], Awaitable[None]]:
-    """Drop packages another replica's sync changed from this replica's cache."""
+    """Drop this replica's cached answers when any replica's sync run ends (scores moved for all)."""
 
     async def on_message(msg: Any) -> None:
-        try:
-            message = json.loads(msg.data)
-            if message.get("all"):
-                await the_catalog.cache.clear()
-                return
-            for ecosystem, name in message.get("packages") or []:
-                await the_catalog.cache.invalidate_package(str(ecosystem), str(name))
-        except (ValueError, TypeError, AttributeError):
-            logger.warning("ignored a malformed cache invalidation", extra={"action": "invalidate"})
+        await the_catalog.cache.clear()
 
     return on_message
 

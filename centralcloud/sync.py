@@ -57,7 +57,6 @@ class Progress:
     counts: dict[str, SourceCounts] = dataclasses.field(default_factory=lambda: defaultdict(SourceCounts))
     phase: str = "syncing"
     run_id: int | None = None
-    changed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     succeeded: list[names.PackageRef] = dataclasses.field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -218,7 +217,7 @@ class SyncJob:
             await self.database.execute("finish_sync_run", run_id, state, progress.total, progress.as_json(), error)
             # Scores move for every package after a run, so every cached answer is stale.
             await self.catalog.cache.clear()
-            await self._broadcast(everything=True)
+            await self._broadcast_clear()
             logger.info(
                 "sync run %s %s: %s", run_id, state, progress.as_json(),
                 extra={"action": "sync", "run": run_id, "state": state},
@@ -273,7 +272,6 @@ class SyncJob:
             counts.checked += 1
             if outcome == "updated":
                 counts.updated += 1
-                progress.changed.append((ref.ecosystem, ref.name))
             else:
                 counts.unchanged += 1
                 unchanged.append(ref)
@@ -347,11 +345,10 @@ class SyncJob:
                                    extra={"action": "sync_advisories", "source": "osv"})
 
         await asyncio.gather(*(fetch(advisory_id) for advisory_id in changed))
+        # No cache invalidation here: the run drops every cached answer when it ends.
         await self.database.execute(
             "mark_many_advisories_synced", [r.ecosystem for r in refs], [r.name for r in refs]
         )
-        for ref in refs:
-            await self.catalog.cache.invalidate_package(ref.ecosystem, ref.name)
 
     async def _repositories(self, refs: list[names.PackageRef], progress: Progress) -> None:
         if self.catalog.github is None or not refs:
@@ -393,7 +390,7 @@ class SyncJob:
             return 0
         latest_advisories: dict[int, tuple[float | None, ...]] = {}
         fix_days: dict[int, list[float]] = defaultdict(list)
-        for row in await self.database.fetch("advisory_fix_days", list(ecosystems)):
+        for row in await self.database.fetch("advisory_fix_days", ecosystems):
             fix_days[row["package_id"]].append(float(row["days"]))
         for row in rows:
             latest = row["latest_version"]
@@ -428,11 +425,10 @@ class SyncJob:
             )
             for row in rows
         ]
-        scores = quality.compute(signals, now=self.clock())
-        ids = {(row["ecosystem"], row["name"]): row["id"] for row in rows}
+        scores = quality.compute(signals, now=self.clock())  # in the order of `signals`, so of `rows`
         await self.database.execute(
             "upsert_scores",
-            [ids[(s.ecosystem, s.name)] for s in scores],
+            [row["id"] for row in rows],
             [s.score for s in scores],
             [s.popularity for s in scores],
             [s.maintenance for s in scores],
@@ -454,13 +450,12 @@ class SyncJob:
             logger.info("removed %d unused packages", len(removed), extra={"action": "cleanup"})
         return {"packages": len(removed), "advisories": len(gone_advisories), "repositories": len(gone_repositories)}
 
-    async def _broadcast(self, changed: list[tuple[str, str]] | None = None, *, everything: bool = False) -> None:
-        """Tell every replica to drop what changed from its cache."""
-        if self.publish is None or not (changed or everything):
+    async def _broadcast_clear(self) -> None:
+        """Tell every replica to drop its cached answers."""
+        if self.publish is None:
             return
-        message = {"all": True} if everything else {"packages": changed}
         with contextlib.suppress(Exception):
-            await self.publish(INVALIDATE_SUBJECT, msgspec.json.encode(message))
+            await self.publish(INVALIDATE_SUBJECT, msgspec.json.encode({"all": True}))
 
     async def scheduler(self, plan: schedule.Schedule, stop: asyncio.Event) -> None:
         """The cron loop: resume an interrupted run, then start each due tick once."""
