@@ -34,10 +34,6 @@ async def save_package(
     versions = facts.versions
     # Dependency lists by content: consecutive versions mostly declare the same ones.
     distinct: dict[tuple[model.Dependency, ...], int] = {}
-    latest = next((v for v in versions if v.number == facts.latest_version), None)
-    latest_dependencies = None
-    if latest is not None and latest.dependencies is not None:
-        latest_dependencies = _dependencies_encoder.encode(latest.dependencies).decode()
     return await database.fetchval(
         "save_package",
         facts.ecosystem,
@@ -68,7 +64,6 @@ async def save_package(
         [v.deprecated_reason for v in versions],
         [",".join(v.licenses) for v in versions],
         [None if v.dependencies is None else distinct.setdefault(v.dependencies, len(distinct) + 1) for v in versions],
-        latest_dependencies,
         not durable,
         [_dependencies_encoder.encode(dependencies).decode() for dependencies in distinct],
     )
@@ -103,21 +98,18 @@ async def load_package(
     if row is None:
         return None
     version_rows = await database.fetch("get_versions", row["id"])
-    dependencies = []
-    if row["latest_version"]:
-        stored = await database.fetchval("get_dependencies", row["id"], row["latest_version"])
-        declared = sorted(_decode_dependencies(stored), key=lambda d: (_KIND_ORDER.get(d.kind, 9), d.name))
-        dependencies = [
-            messages.DependencyInfo(
-                ecosystem=dep.ecosystem,
-                name=dep.name,
-                requirement=dep.requirement,
-                kind=dep.kind,
-                optional=dep.optional,
-                condition=dep.condition,
-            )
-            for dep in declared
-        ]
+    declared = sorted(_decode_dependencies(row["latest_dependencies"]), key=lambda d: (_KIND_ORDER.get(d.kind, 9), d.name))
+    dependencies = [
+        messages.DependencyInfo(
+            ecosystem=dep.ecosystem,
+            name=dep.name,
+            requirement=dep.requirement,
+            kind=dep.kind,
+            optional=dep.optional,
+            condition=dep.condition,
+        )
+        for dep in declared
+    ]
     repository = None
     if row["repo_url"]:
         repository = messages.RepositoryInfo(

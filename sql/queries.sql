@@ -27,7 +27,7 @@ INSERT INTO schema_migrations (version, name) VALUES ($1, $2);
 -- name: save_package --
 -- Store one package in a single statement (one round trip, one transaction): the package row,
 -- every version, and the dependency rows of the latest version; versions the registry no
--- longer lists go. Commits without waiting for the WAL flush when $30 is true (sync writes can
+-- longer lists go. Commits without waiting for the WAL flush when $29 is true (sync writes can
 -- be fetched again). Returns the package id.
 -- Package: $1 ecosystem, $2 name, $3 display_name, $4 description, $5 keywords, $6 classifiers,
 -- $7 licenses, $8 homepage, $9 repository_url, $10 documentation_url, $11 latest_version,
@@ -35,13 +35,11 @@ INSERT INTO schema_migrations (version, name) VALUES ($1, $2);
 -- $17 extra, $18 etag, $19 last_modified.
 -- Versions (arrays, one entry per version): $20 numbers, $21 published_at, $22 prerelease,
 -- $23 yanked, $24 yanked_reason, $25 deprecated, $26 deprecated_reason, $27 licenses (comma-joined),
--- $28 dependencies, as a 1-based index into $31 (NULL when unknown).
--- Latest version's dependencies: $29 JSON array text of {ecosystem, name, requirement, kind,
--- optional, condition}, or NULL to keep the rows stored before; $30 relaxed commit;
--- $31 the distinct dependency lists as JSON array texts (versions mostly share theirs, so each
--- is sent once).
+-- $28 dependencies, as a 1-based index into $30 (NULL when unknown). $29 relaxed commit.
+-- $30 the distinct dependency lists, as JSON array texts of {ecosystem, name, requirement, kind,
+-- optional, condition} (versions mostly share theirs, so each is sent once).
 WITH settings AS (
-    SELECT CASE WHEN $30::boolean THEN set_config('synchronous_commit', 'off', true) END AS relaxed
+    SELECT CASE WHEN $29::boolean THEN set_config('synchronous_commit', 'off', true) END AS relaxed
 ), pkg AS (
     INSERT INTO packages AS p (
         ecosystem, name, display_name, description, keywords, classifiers, licenses, homepage,
@@ -84,7 +82,7 @@ WITH settings AS (
     )
     SELECT pkg.id, t.number, t.published_at, t.prerelease, t.yanked, t.yanked_reason, t.deprecated,
            t.deprecated_reason, coalesce(string_to_array(nullif(t.licenses, ''), ','), '{}'),
-           t.dependencies IS NOT NULL, ($31::text[])[t.dependencies]::json
+           t.dependencies IS NOT NULL, ($30::text[])[t.dependencies]::json
     FROM pkg, unnest($20::text[], $21::timestamptz[], $22::boolean[], $23::boolean[], $24::text[],
                      $25::boolean[], $26::text[], $27::text[], $28::integer[])
          AS t (number, published_at, prerelease, yanked, yanked_reason, deprecated, deprecated_reason,
@@ -104,16 +102,23 @@ WITH settings AS (
 ), gone AS (
     DELETE FROM versions v USING pkg
     WHERE v.package_id = pkg.id AND NOT (v.number = ANY ($20::text[]))
+), latest AS (
+    -- The latest version's dependencies, when this fetch knows them.
+    SELECT ($30::text[])[t.dependencies]::json AS dependencies
+    FROM unnest($20::text[], $28::integer[]) AS t (number, dependencies)
+    WHERE t.number = $11 AND t.dependencies IS NOT NULL
 ), old_rows AS (
-    -- Rows are rewritten only when the latest version's dependencies are known ($29 not NULL).
-    -- All statements here see one snapshot, so this removes only rows that existed before.
+    -- Rows are rewritten only when the latest version's dependencies are known; otherwise the
+    -- rows stored before stay. All parts of a statement see one snapshot, so this removes only
+    -- rows that existed before.
     DELETE FROM dependencies d USING versions v, pkg
-    WHERE $29::text IS NOT NULL AND d.version_id = v.id AND v.package_id = pkg.id
+    WHERE EXISTS (SELECT 1 FROM latest) AND d.version_id = v.id AND v.package_id = pkg.id
 ), new_rows AS (
     INSERT INTO dependencies (version_id, ecosystem, name, requirement, kind, optional, condition)
     SELECT ver.id, dep.ecosystem, dep.name, dep.requirement, dep.kind, coalesce(dep.optional, false), dep.condition
     FROM ver
-    CROSS JOIN json_to_recordset(coalesce($29::json, '[]'::json))
+    CROSS JOIN latest
+    CROSS JOIN json_to_recordset(latest.dependencies)
          AS dep (ecosystem text, name text, requirement text, kind text, optional boolean, condition text)
     WHERE ver.number = $11
 )
@@ -128,9 +133,11 @@ UPDATE packages SET synced_at = now(), sync_error = NULL WHERE ecosystem = $1 AN
 SELECT etag, last_modified, synced_at FROM packages WHERE ecosystem = $1 AND name = $2;
 
 -- name: get_package --
--- One package's stored facts ($1 ecosystem, $2 name).
+-- One package's stored facts, with the dependencies declared by its latest version ($1 ecosystem, $2 name).
 SELECT p.*, r.url AS repo_url, r.stars, r.forks, r.open_issues, r.pushed_at, r.archived,
-       s.score, s.popularity, s.maintenance, s.security, s.community, s.parts AS score_parts
+       s.score, s.popularity, s.maintenance, s.security, s.community, s.parts AS score_parts,
+       (SELECT v.dependencies FROM versions v WHERE v.package_id = p.id AND v.number = p.latest_version)
+           AS latest_dependencies
 FROM packages p
 LEFT JOIN repositories r ON r.id = p.repository_id
 LEFT JOIN package_scores s ON s.package_id = p.id
@@ -142,10 +149,6 @@ SELECT id, number, published_at, prerelease, yanked, yanked_reason, deprecated, 
        licenses, dependencies_known
 FROM versions WHERE package_id = $1
 ORDER BY published_at DESC NULLS LAST, number DESC;
-
--- name: get_dependencies --
--- Declared dependencies of one version, as the JSON array stored with it ($1 package_id, $2 version number).
-SELECT dependencies FROM versions WHERE package_id = $1 AND number = $2;
 
 -- name: search_packages --
 -- Full-text search over name, keywords and description blended with popularity.
