@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -48,7 +48,6 @@ async def save(database: db.Database, advisory: model.Advisory) -> str:
             model.utc(advisory.withdrawn),
             list(advisory.references),
             advisory.source,
-            None,
             better_known,
         )
         await tx.execute("insert_aliases", canonical, [i for i in ids if i != canonical])
@@ -72,14 +71,6 @@ async def save(database: db.Database, advisory: model.Advisory) -> str:
                 [",".join(a.flags) for a in affected],
             )
     return canonical
-
-
-async def save_many(database: db.Database, advisories: Iterable[model.Advisory]) -> int:
-    count = 0
-    for advisory in advisories:
-        await save(database, advisory)
-        count += 1
-    return count
 
 
 def from_registry(facts: model.PackageFacts) -> list[model.Advisory]:

@@ -191,22 +191,22 @@ ORDER BY (a.id = ANY ($1::text[])) DESC, a.published_at NULLS LAST, a.id
 LIMIT 1;
 
 -- name: upsert_advisory --
--- Insert or merge an advisory. New non-null facts win, unless $13 says a better source already
+-- Insert or merge an advisory. New non-null facts win, unless $12 says a better source already
 -- described it; then they only fill gaps. $1 id, $2 summary, $3 details, $4 severity_vector,
 -- $5 severity_score, $6 severity, $7 published_at, $8 modified_at, $9 withdrawn_at,
--- $10 refs (jsonb list of URLs), $11 source, $12 raw, $13 prefer stored facts.
+-- $10 refs (jsonb list of URLs), $11 source, $12 prefer stored facts.
 INSERT INTO advisories AS a (id, summary, details, severity_vector, severity_score, severity, published_at,
-                             modified_at, withdrawn_at, refs, sources, raw, synced_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ARRAY[$11::text], $12, now())
+                             modified_at, withdrawn_at, refs, sources, synced_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ARRAY[$11::text], now())
 ON CONFLICT (id) DO UPDATE SET
-    summary = CASE WHEN $13 THEN coalesce(a.summary, EXCLUDED.summary) ELSE coalesce(EXCLUDED.summary, a.summary) END,
-    details = CASE WHEN $13 THEN coalesce(a.details, EXCLUDED.details) ELSE coalesce(EXCLUDED.details, a.details) END,
+    summary = CASE WHEN $12 THEN coalesce(a.summary, EXCLUDED.summary) ELSE coalesce(EXCLUDED.summary, a.summary) END,
+    details = CASE WHEN $12 THEN coalesce(a.details, EXCLUDED.details) ELSE coalesce(EXCLUDED.details, a.details) END,
     -- The vector, score and label travel together so they never come from two sources.
-    severity_vector = CASE WHEN $13 AND a.severity IS NOT NULL THEN a.severity_vector
+    severity_vector = CASE WHEN $12 AND a.severity IS NOT NULL THEN a.severity_vector
                            ELSE coalesce(EXCLUDED.severity_vector, a.severity_vector) END,
-    severity_score = CASE WHEN $13 AND a.severity IS NOT NULL THEN a.severity_score
+    severity_score = CASE WHEN $12 AND a.severity IS NOT NULL THEN a.severity_score
                           ELSE coalesce(EXCLUDED.severity_score, a.severity_score) END,
-    severity = CASE WHEN $13 AND a.severity IS NOT NULL THEN a.severity
+    severity = CASE WHEN $12 AND a.severity IS NOT NULL THEN a.severity
                     ELSE coalesce(EXCLUDED.severity, a.severity) END,
     published_at = coalesce(a.published_at, EXCLUDED.published_at),
     modified_at = greatest(EXCLUDED.modified_at, a.modified_at),
@@ -214,7 +214,6 @@ ON CONFLICT (id) DO UPDATE SET
     refs = (SELECT coalesce(jsonb_agg(DISTINCT r), '[]'::jsonb)
             FROM jsonb_array_elements(a.refs || EXCLUDED.refs) AS r),
     sources = (SELECT array_agg(DISTINCT s ORDER BY s) FROM unnest(a.sources || EXCLUDED.sources) AS s),
-    raw = coalesce(EXCLUDED.raw, a.raw),
     synced_at = now();
 
 -- name: insert_aliases --
