@@ -37,19 +37,19 @@ class Catalog:
         npm_audit_source: npm_audit.NpmAuditSource | None = None,
         advisories_max_age: float = 6 * 3600,
     ) -> None:
-        self.npm_audit = npm_audit_source
-        self.source_rest = 60.0
-        """Seconds an advisory source that failed is not asked again by on-demand answers."""
-        self._down: dict[str, tuple[float, str]] = {}
-        self.fuzzy_search = False
-        """Typo-tolerant name matching (pg_trgm), switched on by the app where the server has it."""
         self.database = database
         self.sources = sources
-        self.github = github_source
-        self.osv = osv_source
-        self.advisories_max_age = advisories_max_age
         self.cache = read_cache
         self.request_timeout = request_timeout
+        self.github = github_source
+        self.osv = osv_source
+        self.npm_audit = npm_audit_source
+        self.advisories_max_age = advisories_max_age
+        self.source_rest = 60.0
+        """Seconds an advisory source that failed is not asked again by on-demand answers."""
+        self.fuzzy_search = False
+        """Typo-tolerant name matching (pg_trgm), switched on by the app where the server has it."""
+        self._down: dict[str, tuple[float, str]] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future[RefreshOutcome]] = {}
         self._background: set[asyncio.Task[RefreshOutcome]] = set()
         self._encoder = msgspec.json.Encoder()
@@ -148,8 +148,10 @@ class Catalog:
             await self.database.execute("link_repository", repository_id, url)
         return outcome
 
-    async def refresh_advisories(self, ref: names.PackageRef) -> list[str]:
-        """Ask every advisory source about one package and store what they say; returns warnings.
+    async def refresh_advisories(self, ref: names.PackageRef) -> tuple[list[str], bool]:
+        """Ask every advisory source about one package and store what they say.
+
+        Returns the warnings and whether OSV answered.
 
         The package counts as checked when OSV answered; the npm registry's own advisories
         add to OSV's but do not replace it.
@@ -180,7 +182,7 @@ class Catalog:
         if checked:
             await self.database.execute("mark_advisories_synced", ref.ecosystem, ref.name)
         await self.cache.invalidate_package(ref.ecosystem, ref.name)
-        return warnings
+        return warnings, checked
 
     def _failed_source(self, source: str, err: errors.SourceError) -> None:
         # An advisory source that just failed is left alone for a while, so that every
@@ -216,12 +218,12 @@ class Catalog:
         stale = checked_at is None or (advisories.utcnow() - checked_at).total_seconds() > self.advisories_max_age
         if stale:
             try:
-                problems = await asyncio.wait_for(self.refresh_advisories(ref), self.request_timeout)
+                problems, checked = await asyncio.wait_for(self.refresh_advisories(ref), self.request_timeout)
                 warnings += [f"{problem}; answered from stored advisories" for problem in problems]
+                if checked:
+                    checked_at = advisories.utcnow()
             except TimeoutError:
                 warnings.append(f"advisory sources gave no answer within {self.request_timeout:g}s; answered from stored advisories")
-            state = await self.database.fetchrow("package_advisory_state", ref.ecosystem, ref.name)
-            checked_at = state["advisories_synced_at"] if state else None
         found, undetermined = await advisories.for_package(
             self.database, ecosystem=ref.ecosystem, name=ref.name, version=version
         )

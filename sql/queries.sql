@@ -283,8 +283,8 @@ UPDATE repositories SET synced_at = now(), sync_error = NULL WHERE url = $1 RETU
 UPDATE packages SET repository_id = $1 WHERE repository_url = $2 AND repository_id IS DISTINCT FROM $1;
 
 -- name: package_advisory_state --
--- Whether a package is stored, its latest version and when its advisories were fetched ($1 ecosystem, $2 name).
-SELECT latest_version, advisories_synced_at FROM packages WHERE ecosystem = $1 AND name = $2;
+-- Whether a package is stored and when its advisories were fetched ($1 ecosystem, $2 name).
+SELECT advisories_synced_at FROM packages WHERE ecosystem = $1 AND name = $2;
 
 -- name: try_sync_lock --
 -- Try to take the sync advisory lock for this session, without waiting ($1 lock key).
