@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from centralcloud import __version__, app, config, errors, service
@@ -278,6 +279,16 @@ def show_request(reply: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def answer(
+    settings: config.Settings, args: argparse.Namespace, subject: str, payload: dict[str, Any],
+    *, render: Callable[[dict[str, Any]], str],
+) -> int:
+    """Ask the service and print its reply, as JSON with --json."""
+    reply = asyncio.run(ask(settings, subject, payload, timeout=args.timeout))
+    print(json.dumps(reply, indent=2) if args.json else render(reply))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     overrides: dict[str, Any] = {"nats_url": args.nats_url}
@@ -296,16 +307,15 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "get":
             payload = package_payload(args.ecosystem, args.name) | {"max_versions": max(args.versions, 0)}
-            reply = asyncio.run(ask(settings, "centralcloud.packages.get", payload, timeout=args.timeout))
-            print(json.dumps(reply, indent=2) if args.json else show_package(reply, versions=args.versions))
-            return 0
+            return answer(
+                settings, args, "centralcloud.packages.get", payload,
+                render=lambda reply: show_package(reply, versions=args.versions),
+            )
         if args.command == "search":
             payload = {"query": args.query, "limit": args.limit}
             if args.ecosystem:
                 payload["ecosystem"] = args.ecosystem
-            reply = asyncio.run(ask(settings, "centralcloud.packages.search", payload, timeout=args.timeout))
-            print(json.dumps(reply, indent=2) if args.json else show_search(reply))
-            return 0
+            return answer(settings, args, "centralcloud.packages.search", payload, render=show_search)
         if args.command == "advisories" and args.ecosystem == "import":
             setup_logging(settings.log_level, json_logs=False)
             if not args.name:
@@ -324,14 +334,10 @@ def main(argv: list[str] | None = None) -> int:
                 payload = package_payload(args.ecosystem, args.name)
                 if args.version:
                     payload["version"] = args.version
-            reply = asyncio.run(ask(settings, "centralcloud.packages.advisories", payload, timeout=args.timeout))
-            print(json.dumps(reply, indent=2) if args.json else show_advisories(reply))
-            return 0
+            return answer(settings, args, "centralcloud.packages.advisories", payload, render=show_advisories)
         if args.command == "sync" and args.action == "status":
             payload = {"run": args.run} if args.run is not None else {}
-            reply = asyncio.run(ask(settings, "centralcloud.sync.status", payload, timeout=args.timeout))
-            print(json.dumps(reply, indent=2) if args.json else show_runs(reply))
-            return 0
+            return answer(settings, args, "centralcloud.sync.status", payload, render=show_runs)
         if args.command == "sync":
             payload = {"packages": [package_payload(item, None) for item in args.packages]} if args.packages else {}
             reply = asyncio.run(ask(settings, "centralcloud.sync.run", payload, timeout=args.timeout))
@@ -344,9 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if final["runs"][0]["state"] == "succeeded" else 1
         if args.command == "request":
             payload = {"packages": [package_payload(item, None) for item in args.packages]}
-            reply = asyncio.run(ask(settings, "centralcloud.packages.request", payload, timeout=args.timeout))
-            print(json.dumps(reply, indent=2) if args.json else show_request(reply))
-            return 0
+            return answer(settings, args, "centralcloud.packages.request", payload, render=show_request)
     except RemoteError as err:
         if getattr(args, "json", False):
             print(json.dumps(err.body, indent=2))
