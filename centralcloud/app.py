@@ -100,13 +100,7 @@ async def run(
                 loop.add_signal_handler(signum, stop.set)
                 stack.callback(loop.remove_signal_handler, signum)
 
-        database_url = settings.database_url
-        if settings.use_embedded_postgres:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            postgres = embedded.EmbeddedPostgres(data_dir=settings.data_dir)
-            stack.push_async_callback(postgres.stop)
-            database_url = await postgres.start()
-            logger.info("embedded PostgreSQL ready in %s", settings.data_dir / "postgres", extra={"action": "start"})
+        database = await open_database(settings, stack)
         nats_url = settings.nats_url
         if settings.use_embedded_nats:
             host, port = nats_host_port(settings.nats_url)
@@ -115,10 +109,7 @@ async def run(
             stack.push_async_callback(server.stop)
             nats_url = await server.start()
             logger.info("embedded nats-server listening on %s", nats_url, extra={"action": "start"})
-        assert database_url is not None
 
-        database = await db.Database.connect(database_url)
-        stack.push_async_callback(database.close)
         applied = await migrations.migrate(database)
         if applied:
             logger.info("migrations applied: %s", applied, extra={"action": "migrate"})
@@ -215,19 +206,26 @@ async def _close_nats(client: nats.aio.client.Client) -> None:
         await client.close()
 
 
+async def open_database(settings: config.Settings, stack: contextlib.AsyncExitStack) -> db.Database:
+    """The configured database, or embedded PostgreSQL in the data directory; closed with `stack`."""
+    database_url = settings.database_url
+    if settings.use_embedded_postgres:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        postgres = embedded.EmbeddedPostgres(data_dir=settings.data_dir)
+        stack.push_async_callback(postgres.stop)
+        database_url = await postgres.start()
+        logger.info("embedded PostgreSQL ready in %s", settings.data_dir / "postgres", extra={"action": "start"})
+    assert database_url is not None
+    database = await db.Database.connect(database_url)
+    stack.push_async_callback(database.close)
+    return database
+
+
 @contextlib.asynccontextmanager
 async def local_database(settings: config.Settings, *, migrate: bool = True) -> AsyncIterator[db.Database]:
     """The configured (or embedded) database, for commands that work without the service."""
     async with contextlib.AsyncExitStack() as stack:
-        database_url = settings.database_url
-        if settings.use_embedded_postgres:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            postgres = embedded.EmbeddedPostgres(data_dir=settings.data_dir)
-            stack.push_async_callback(postgres.stop)
-            database_url = await postgres.start()
-        assert database_url is not None
-        database = await db.Database.connect(database_url)
-        stack.push_async_callback(database.close)
+        database = await open_database(settings, stack)
         if migrate:
             await migrations.migrate(database)
         yield database
