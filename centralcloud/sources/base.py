@@ -271,6 +271,17 @@ class Source(HttpSource, abc.ABC):
     ) -> model.FetchResult:
         """Fetch package `name`; the result has no package when the validators still match."""
 
+    def _skip(self, package: str, why: str, *, version: str | None = None) -> None:
+        """Log one entry of a registry document left out because it is unusable (the rest is kept)."""
+        where = f"{package}@{version}" if version else package
+        log.info(
+            "%s %s: skipped an entry because %s",
+            self.ecosystem,
+            where,
+            why,
+            extra={"action": "source.skip", "ecosystem": self.ecosystem, "package": package, "version": version},
+        )
+
     async def fetch_mapped(
         self,
         path: str,

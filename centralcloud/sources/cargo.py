@@ -191,12 +191,12 @@ class CargoSource(base.Source):
             requirement = base.required(dep, "req", str, source=self.name)
             kind = _KINDS.get(dep.get("kind") or "normal")
             if kind is None:
-                self._skip(package, number, f"dependency {alias!r} has unknown kind {dep.get('kind')!r}")
+                self._skip(package, version=number, why=f"dependency {alias!r} has unknown kind {dep.get('kind')!r}")
                 continue
             try:
                 normalized = names.normalize(self.ecosystem, real)
             except errors.InvalidName:
-                self._skip(package, number, f"dependency {alias!r} names invalid crate {real!r}")
+                self._skip(package, version=number, why=f"dependency {alias!r} names invalid crate {real!r}")
                 continue
             found.append(
                 model.Dependency(
@@ -210,15 +210,6 @@ class CargoSource(base.Source):
                 )
             )
         return tuple(found)
-
-    def _skip(self, package: str, number: str, why: str) -> None:
-        log.info(
-            "cargo %s@%s: skipped an entry because %s",
-            package,
-            number,
-            why,
-            extra={"action": "source.skip", "ecosystem": self.ecosystem, "package": package, "version": number},
-        )
 
 
 def _newest_stable(versions: tuple[model.Version, ...]) -> str | None:

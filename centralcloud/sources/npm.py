@@ -59,7 +59,7 @@ class NpmSource(base.Source):
         versions = []
         for number, manifest in manifests.items():
             if not isinstance(manifest, dict):
-                self._skip(package, number, "its manifest is not an object")
+                self._skip(package, version=number, why="its manifest is not an object")
                 continue
             versions.append(self._version(package, number, manifest, times))
         newest = next((version for version in versions if version.number == latest), None)
@@ -112,19 +112,19 @@ class NpmSource(base.Source):
                 continue
             if not isinstance(section, dict):
                 # Manifests from npm's early years sometimes list dependencies as an array.
-                self._skip(package, number, f"its {section_name} is not an object")
+                self._skip(package, version=number, why=f"its {section_name} is not an object")
                 continue
             for dependency_name, requirement in section.items():
                 # npm publish copies optionalDependencies into dependencies; they count once, as optional.
                 if kind == "runtime" and dependency_name in optional_names:
                     continue
                 if not isinstance(requirement, str):
-                    self._skip(package, number, f"{section_name}[{dependency_name!r}] is not a string")
+                    self._skip(package, version=number, why=f"{section_name}[{dependency_name!r}] is not a string")
                     continue
                 try:
                     normalized = names.normalize(self.ecosystem, dependency_name)
                 except errors.InvalidName:
-                    self._skip(package, number, f"{section_name} names invalid package {dependency_name!r}")
+                    self._skip(package, version=number, why=f"{section_name} names invalid package {dependency_name!r}")
                     continue
                 optional = kind == "optional" or (
                     kind == "peer" and base.obj(peer_meta.get(dependency_name)).get("optional") is True
@@ -139,15 +139,6 @@ class NpmSource(base.Source):
                     )
                 )
         return tuple(found)
-
-    def _skip(self, package: str, number: str, why: str) -> None:
-        log.info(
-            "npm %s@%s: skipped an entry because %s",
-            package,
-            number,
-            why,
-            extra={"action": "source.skip", "ecosystem": self.ecosystem, "package": package, "version": number},
-        )
 
 
 def _licenses(manifest: dict[str, Any]) -> tuple[str, ...]:

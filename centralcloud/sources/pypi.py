@@ -123,14 +123,6 @@ class PypiSource(base.Source):
             )
         return tuple(found)
 
-    def _skip(self, project: str, why: str) -> None:
-        log.info(
-            "pypi %s: skipped an entry because %s",
-            project,
-            why,
-            extra={"action": "source.skip", "ecosystem": self.ecosystem, "package": project},
-        )
-
 
 def _release(number: str, files: list[dict[str, Any]], *, parsed: packaging.version.Version | None) -> model.Version:
     """A release from its files: published with its first file, yanked when every file is."""
