@@ -92,10 +92,3 @@ class ConfigError(CentralCloudError):
     """The configuration is incomplete or contradictory."""
 
     kind = "config"
-
-
-class Conflict(CentralCloudError):
-    """The request conflicts with the current state (for example a sync already running)."""
-
-    status = 409
-    kind = "conflict"

@@ -29,7 +29,7 @@ class ErrorBody(msgspec.Struct, kw_only=True):
     message: str
     """Human-readable explanation."""
     status: int
-    """The same status as the Nats-Service-Error-Code header (400, 404, 409, 500, 503, 504)."""
+    """The same status as the Nats-Service-Error-Code header (400, 404, 500, 503, 504)."""
     details: dict[str, Any] = {}
     """Extra context such as the source that failed or the offending field."""
 

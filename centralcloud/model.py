@@ -11,7 +11,6 @@ from typing import Literal
 
 import msgspec
 
-Ecosystem = Literal["npm", "cargo", "hex", "pypi"]
 ECOSYSTEMS: tuple[str, ...] = ("npm", "cargo", "hex", "pypi")
 
 DependencyKind = Literal["runtime", "dev", "optional", "peer", "build"]

@@ -159,14 +159,3 @@ def test_pip_default_index_when_nothing_is_configured(env):
 )
 def test_json_api_root(index, root):
     assert registries.json_api_root(index) == root
-
-
-def test_cached_discovery_reads_the_environment_once(monkeypatch):
-    registries.cached_npm_registry_url.cache_clear()
-    monkeypatch.setenv("CENTRALCLOUD_NPM_URL", "https://first.test/")
-    try:
-        assert registries.cached_npm_registry_url() == "https://first.test"
-        monkeypatch.setenv("CENTRALCLOUD_NPM_URL", "https://second.test/")
-        assert registries.cached_npm_registry_url() == "https://first.test"
-    finally:
-        registries.cached_npm_registry_url.cache_clear()

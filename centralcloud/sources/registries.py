@@ -7,7 +7,6 @@ to use, which also makes mirrors and private registries work unchanged.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import pathlib
@@ -60,18 +59,6 @@ def pypi_url(env: Mapping[str, str] = os.environ) -> str:
         raise errors.ConfigError(f"cannot tell where PyPI is: set {PYPI_URL_ENV}", setting=PYPI_URL_ENV)
     origin, index = found
     return _checked(json_api_root(index), origin=origin, ecosystem="pypi")
-
-
-@functools.cache
-def cached_npm_registry_url() -> str:
-    """`npm_registry_url()` for this process's environment, discovered once."""
-    return npm_registry_url()
-
-
-@functools.cache
-def cached_pypi_url() -> str:
-    """`pypi_url()` for this process's environment, discovered once."""
-    return pypi_url()
 
 
 def json_api_root(index_url: str) -> str:
