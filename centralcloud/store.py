@@ -79,12 +79,12 @@ _KIND_ORDER = {"runtime": 0, "peer": 1, "optional": 2, "build": 3, "dev": 4}
 
 
 async def touch(database: db.Database, *, ecosystem: str, name: str) -> None:
-    await database.execute("touch_package", ecosystem, name)
+    await database.execute("touch_packages", [ecosystem], [name])
 
 
 async def validators(database: db.Database, *, ecosystem: str, name: str) -> tuple[str | None, str | None] | None:
     """(etag, last_modified) for a stored package, or None when it is not stored."""
-    row = await database.fetchrow("package_validators", ecosystem, name)
+    row = await database.fetchrow("validators_many", [ecosystem], [name])
     if row is None:
         return None
     return row["etag"], row["last_modified"]

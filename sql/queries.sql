@@ -124,14 +124,6 @@ WITH settings AS (
 )
 SELECT pkg.id FROM pkg, settings;
 
--- name: touch_package --
--- Mark a package as checked and unchanged (a 304) ($1 ecosystem, $2 name).
-UPDATE packages SET synced_at = now(), sync_error = NULL WHERE ecosystem = $1 AND name = $2;
-
--- name: package_validators --
--- The conditional-request validators stored for a package ($1 ecosystem, $2 name).
-SELECT etag, last_modified, synced_at FROM packages WHERE ecosystem = $1 AND name = $2;
-
 -- name: get_package --
 -- One package's stored facts, with the dependencies declared by its latest version ($1 ecosystem, $2 name).
 SELECT p.*, r.url AS repo_url, r.stars, r.forks, r.open_issues, r.pushed_at, r.archived,
