@@ -30,7 +30,8 @@ import nats
 from nats.micro import service as micro
 
 import servers
-from centralcloud import cache, catalog, service
+from centralcloud.edge import service
+from centralcloud.facts import cache, catalog
 from centralcloud.sources import base, npm
 
 FIXTURE = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "npm" / "express.json"

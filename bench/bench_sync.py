@@ -29,7 +29,9 @@ import aiohttp
 import aiohttp.web
 
 import servers
-from centralcloud import cache, catalog, store, sync
+from centralcloud.facts import cache, catalog
+from centralcloud.store import packages as store
+from centralcloud.jobs import runner as sync
 from centralcloud.sources import base, npm
 
 FIXTURE = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "npm" / "express.json"

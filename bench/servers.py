@@ -7,7 +7,8 @@ import os
 import pathlib
 import tempfile
 
-from centralcloud import db, embedded, migrations
+from centralcloud.runtime import embedded
+from centralcloud.store import db, migrations
 
 
 async def database(stack: contextlib.AsyncExitStack, *, max_size: int = 10) -> db.Database:

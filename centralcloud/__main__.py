@@ -1,5 +1,5 @@
 import sys
 
-from centralcloud import cli
+from centralcloud.runtime import cli
 
 sys.exit(cli.main())

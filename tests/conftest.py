@@ -23,7 +23,8 @@ import pytest
 
 import replay
 
-from centralcloud import db, embedded, migrations
+from centralcloud.runtime import embedded
+from centralcloud.store import db, migrations
 
 
 def docker_available() -> bool:

@@ -18,7 +18,10 @@ import pytest
 from nats.aio.client import Client
 
 import replay
-from centralcloud import advisories, app, cache, catalog, config, db, service
+from centralcloud.edge import service
+from centralcloud.facts import advisories, cache, catalog
+from centralcloud.runtime import app, config
+from centralcloud.store import db
 from centralcloud.sources import base, cargo, github, hex as hexpm, limits, npm, npm_audit, osv, pypi
 from replay import Reply, ReplayServer
 
@@ -235,7 +238,7 @@ async def test_unknown_range_types_are_undetermined_not_safe(database: db.Databa
 
 
 async def test_registry_partial_view_does_not_clear_older_versions(database: db.Database) -> None:
-    from centralcloud import model
+    from centralcloud.core import model
 
     facts = model.PackageFacts(
         ecosystem="pypi", name="demo", display_name="demo", latest_version="2.0.0",

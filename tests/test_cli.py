@@ -11,7 +11,7 @@ import sys
 
 import psutil
 
-from centralcloud import embedded
+from centralcloud.runtime import embedded
 from replay import Reply, ReplayServer
 
 

@@ -8,7 +8,8 @@ import re
 
 import asyncpg
 
-from centralcloud import db, errors, migrations
+from centralcloud.core import errors
+from centralcloud.store import db, migrations
 
 CODE = pathlib.Path(__file__).resolve().parent.parent / "centralcloud"
 _CALL = re.compile(r"\.(?:fetch|fetchrow|fetchval|execute|executemany)\(\s*\"([a-z_]+)\"")

@@ -17,7 +17,8 @@ import nats
 import psutil
 import pytest
 
-from centralcloud import embedded, errors
+from centralcloud.core import errors
+from centralcloud.runtime import embedded
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -25,7 +26,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # address, and stops it when a line arrives on stdin (or never, when killed).
 _HOLDER = """
 import asyncio, pathlib, sys
-from centralcloud import embedded
+from centralcloud.runtime import embedded
 
 async def main():
     if sys.argv[1] == "postgres":

@@ -8,7 +8,7 @@ import random
 import msgspec
 import pytest
 
-from centralcloud import quality
+from centralcloud.facts import quality
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 6, 1, tzinfo=UTC)

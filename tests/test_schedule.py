@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from centralcloud import errors, schedule
+from centralcloud.core import errors
+from centralcloud.jobs import schedule
 
 UTC = dt.timezone.utc
 

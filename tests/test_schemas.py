@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import pathlib
 
-from centralcloud import messages, schemas
+from centralcloud.wire import messages, schemas
 
 SCHEMAS = pathlib.Path(__file__).resolve().parent.parent / "schemas"
 
@@ -13,10 +13,10 @@ SCHEMAS = pathlib.Path(__file__).resolve().parent.parent / "schemas"
 def test_schema_files_match_the_code() -> None:
     built = schemas.build()
     on_disk = {path.name for path in SCHEMAS.glob("*.json")}
-    assert on_disk == set(built), "run: python -m centralcloud.schemas"
+    assert on_disk == set(built), "run: python -m centralcloud.wire.schemas"
     for name, document in built.items():
         assert (SCHEMAS / name).read_text(encoding="utf-8") == schemas.render(document), (
-            f"schemas/{name} is stale; run: python -m centralcloud.schemas"
+            f"schemas/{name} is stale; run: python -m centralcloud.wire.schemas"
         )
 
 

@@ -12,7 +12,10 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from centralcloud import cache, catalog, db, names, service
+from centralcloud.core import names
+from centralcloud.edge import service
+from centralcloud.facts import cache, catalog
+from centralcloud.store import db
 from centralcloud.sources import base, npm, pypi
 import replay
 from replay import Reply, ReplayServer

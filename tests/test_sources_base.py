@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 import replay
-from centralcloud import errors, model
+from centralcloud.core import errors, model
 from centralcloud.sources import base
 
 FAST = base.HttpPolicy(timeout=2.0, max_attempts=3, backoff_base=0.01, backoff_max=0.02, max_retry_wait=2.0)

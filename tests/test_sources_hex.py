@@ -8,7 +8,7 @@ import time
 import pytest
 
 import replay
-from centralcloud import errors, model
+from centralcloud.core import errors, model
 from centralcloud.sources import base, hex, limits
 
 FAST = base.HttpPolicy(timeout=2.0, max_attempts=3, backoff_base=0.01, backoff_max=0.02, max_retry_wait=1.0)

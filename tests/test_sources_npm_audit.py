@@ -7,7 +7,9 @@ import json
 import pytest
 
 import replay
-from centralcloud import advisories, db, errors
+from centralcloud.core import errors
+from centralcloud.facts import advisories
+from centralcloud.store import db
 from centralcloud.sources import base, npm_audit
 
 FAST = base.HttpPolicy(timeout=2.0, max_attempts=2, backoff_base=0.01, backoff_max=0.02)

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 import replay
-from centralcloud import errors, model
+from centralcloud.core import errors, model
 from centralcloud.sources import base, pypi, registries
 
 FAST = base.HttpPolicy(timeout=2.0, max_attempts=2, backoff_base=0.01, backoff_max=0.02)

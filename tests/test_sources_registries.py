@@ -9,7 +9,7 @@ import stat
 import pip._internal.models.index as pip_index
 import pytest
 
-from centralcloud import errors
+from centralcloud.core import errors
 from centralcloud.sources import registries
 
 

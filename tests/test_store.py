@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from centralcloud import db, model, names, store
+from centralcloud.core import model, names
+from centralcloud.store import db
+from centralcloud.store import packages as store
 
 T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 

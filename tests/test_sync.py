@@ -10,7 +10,11 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
-from centralcloud import cache, catalog, db, schedule, store, sync
+from centralcloud.facts import cache, catalog
+from centralcloud.jobs import schedule
+from centralcloud.store import db
+from centralcloud.store import packages as store
+from centralcloud.jobs import runner as sync
 from centralcloud.sources import base, npm
 from replay import Reply, ReplayServer
 
@@ -242,7 +246,8 @@ async def test_github_down_costs_three_tries_not_the_run(world: World) -> None:
 
 
 async def test_scores_count_how_fast_advisories_were_fixed(world: World) -> None:
-    from centralcloud import advisories, model
+    from centralcloud.core import model
+    from centralcloud.facts import advisories
 
     job = world.job()
     await run_once(job, packages=[sync.names.PackageRef("npm", "lib-d")])  # lib-d 1.0.0 published 2026-06-01
@@ -264,7 +269,7 @@ async def test_scores_count_how_fast_advisories_were_fixed(world: World) -> None
 async def test_after_a_run_every_replica_drops_its_cache(world: World, nats_url: str) -> None:
     import nats
 
-    from centralcloud import app
+    from centralcloud.runtime import app
 
     other = cache.ReadCache(ttl=60, max_size=10)
     replica = catalog.Catalog(database=world.database, sources={}, read_cache=other, request_timeout=1)

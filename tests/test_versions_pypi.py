@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from centralcloud import errors, versions
+from centralcloud import versions
+from centralcloud.core import errors
 
 PYPI = versions.scheme("pypi")
 

@@ -26,7 +26,7 @@ import msgspec
 import yarl
 
 import centralcloud
-from centralcloud import errors, model
+from centralcloud.core import errors, model
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from centralcloud import errors, model, names
+from centralcloud.core import errors, model, names
 from centralcloud.sources import base, limits
 from centralcloud.versions import cargo as cargo_versions
 

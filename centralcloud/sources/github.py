@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from centralcloud import errors, model
+from centralcloud.core import errors, model
 from centralcloud.sources import base, limits
 
 log = logging.getLogger(__name__)

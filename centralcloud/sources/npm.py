@@ -10,7 +10,7 @@ import logging
 import re
 from typing import Any
 
-from centralcloud import errors, model, names
+from centralcloud.core import errors, model, names
 from centralcloud.sources import base
 
 log = logging.getLogger(__name__)

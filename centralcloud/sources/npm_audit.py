@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from centralcloud import errors, model, names
+from centralcloud.core import errors, model, names
 from centralcloud.sources import base, osv
 
 PATH = "-/npm/v1/security/advisories/bulk"

@@ -23,7 +23,7 @@ import aiohttp
 import cvss
 import msgspec
 
-from centralcloud import errors, model, names
+from centralcloud.core import errors, model, names
 from centralcloud.sources import base
 
 log = logging.getLogger(__name__)

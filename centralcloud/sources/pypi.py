@@ -14,7 +14,7 @@ import msgspec
 import packaging.requirements
 import packaging.version
 
-from centralcloud import errors, model, names
+from centralcloud.core import errors, model, names
 from centralcloud.sources import base
 
 log = logging.getLogger(__name__)

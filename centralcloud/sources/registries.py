@@ -17,7 +17,7 @@ import sys
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 
-from centralcloud import errors
+from centralcloud.core import errors
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ quiet False: a version we cannot read is not a version that does not match.
 
 from __future__ import annotations
 
-from centralcloud import names
+from centralcloud.core import names
 from centralcloud.versions import _base, cargo, hexpm, npm, pypi
 
 InvalidVersion = _base.InvalidVersion

@@ -12,7 +12,7 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from centralcloud import errors
+from centralcloud.core import errors
 
 _OSV_EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
 

@@ -10,7 +10,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from centralcloud import __version__, app, config, errors, service
+from centralcloud import __version__
+from centralcloud.core import errors
+from centralcloud.edge import service
+from centralcloud.runtime import app, config
 
 DESCRIPTION = "CentralCloud: package knowledge over NATS."
 

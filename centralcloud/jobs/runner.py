@@ -25,7 +25,10 @@ from typing import Any
 
 import msgspec
 
-from centralcloud import advisories, catalog, db, errors, names, quality, schedule
+from centralcloud.core import errors, names
+from centralcloud.facts import advisories, catalog, quality
+from centralcloud.jobs import schedule
+from centralcloud.store import db
 
 logger = logging.getLogger(__name__)
 

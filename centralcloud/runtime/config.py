@@ -14,7 +14,7 @@ from typing import Any
 
 import pydantic
 
-from centralcloud import errors
+from centralcloud.core import errors
 
 PREFIX = "CENTRALCLOUD_"
 

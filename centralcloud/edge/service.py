@@ -20,7 +20,11 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.micro import service as micro
 
-from centralcloud import __version__, catalog, errors, messages, names, sync
+from centralcloud import __version__
+from centralcloud.core import errors, names
+from centralcloud.facts import catalog
+from centralcloud.wire import messages
+from centralcloud.jobs import runner as sync
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from centralcloud import messages
+from centralcloud.wire import messages
 
 
 def field_docs(module: Any) -> dict[str, dict[str, str]]:

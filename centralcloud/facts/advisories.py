@@ -19,7 +19,10 @@ from typing import Any
 
 import msgspec
 
-from centralcloud import db, errors, messages, model, versions
+from centralcloud import versions
+from centralcloud.core import errors, model
+from centralcloud.store import db
+from centralcloud.wire import messages
 
 # Higher wins when several sources describe one advisory's effect on one package.
 SOURCE_RANK = {"osv": 2, "import": 2, "npm": 1, "pypi": 1}

@@ -1,6 +1,6 @@
 """The only module that knows asyncpg.
 
-Queries live in `sql/queries.sql`, each under a `-- name: NAME --` header followed by a
+Queries live in `centralcloud/store/sql/queries.sql`, each under a `-- name: NAME --` header followed by a
 one-line description; code refers to them by name only. Driver and network errors are
 translated here into `errors.DatabaseError`, so nothing above sees an asyncpg exception.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from centralcloud import errors
+from centralcloud.core import errors
 
 logger = logging.getLogger(__name__)
 
@@ -27,14 +27,11 @@ _HEADER = re.compile(r"^-- name: ([a-z_][a-z0-9_]*) --\s*$", re.MULTILINE)
 
 
 def sql_dir() -> pathlib.Path:
-    """Where the SQL files are: inside the installed package, or at the checkout's top level."""
-    packaged = importlib.resources.files("centralcloud").joinpath("sql")
-    if packaged.is_dir():
-        return pathlib.Path(str(packaged))
-    checkout = pathlib.Path(__file__).resolve().parent.parent / "sql"
-    if checkout.is_dir():
-        return checkout
-    raise errors.ConfigError("the sql/ directory is missing from this installation")
+    """The SQL files, shipped inside this package (the checkout's top-level `sql` links here)."""
+    packaged = importlib.resources.files("centralcloud.store").joinpath("sql")
+    if not packaged.is_dir():
+        raise errors.ConfigError("the SQL files are missing from this installation")
+    return pathlib.Path(str(packaged))
 
 
 def parse_queries(text: str) -> dict[str, str]:

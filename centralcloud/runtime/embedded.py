@@ -36,7 +36,7 @@ import warnings
 import asyncpg
 import psutil
 
-from centralcloud import errors
+from centralcloud.core import errors
 
 logger = logging.getLogger(__name__)
 

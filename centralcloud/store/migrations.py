@@ -11,7 +11,8 @@ import logging
 import pathlib
 import re
 
-from centralcloud import db, errors
+from centralcloud.core import errors
+from centralcloud.store import db
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,9 @@ from collections.abc import Iterable
 
 import msgspec
 
-from centralcloud import db, errors, messages, model, names
+from centralcloud.core import errors, model, names
+from centralcloud.store import db
+from centralcloud.wire import messages
 
 
 _dependencies_encoder = msgspec.json.Encoder()

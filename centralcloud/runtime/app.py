@@ -19,9 +19,15 @@ from typing import Any
 import aiohttp
 import nats
 
-from centralcloud import (
-    __version__, advisories, cache, catalog, config, db, embedded, errors, migrations, schedule, service, store, sync,
-)
+from centralcloud import __version__
+from centralcloud.core import errors
+from centralcloud.edge import service
+from centralcloud.facts import advisories, cache, catalog
+from centralcloud.jobs import schedule
+from centralcloud.runtime import config, embedded
+from centralcloud.store import db, migrations
+from centralcloud.store import packages as store
+from centralcloud.jobs import runner as sync
 from centralcloud.sources import base, cargo, github, hex as hexpm, npm, npm_audit, osv, pypi, registries
 
 logger = logging.getLogger(__name__)

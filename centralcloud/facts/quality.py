@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
-from centralcloud import model
+from centralcloud.core import model
 
 Part = float | int | str | None
 

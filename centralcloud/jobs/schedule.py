@@ -11,7 +11,7 @@ import zoneinfo
 
 import croniter
 
-from centralcloud import errors
+from centralcloud.core import errors
 
 
 class Schedule:

@@ -16,7 +16,11 @@ from typing import Literal
 
 import msgspec
 
-from centralcloud import advisories, cache, db, errors, messages, names, store
+from centralcloud.core import errors, names
+from centralcloud.facts import advisories, cache
+from centralcloud.store import db
+from centralcloud.wire import messages
+from centralcloud.store import packages as store
 from centralcloud.sources import base, github, npm_audit, osv
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import re
 import msgspec
 from packageurl import PackageURL
 
-from centralcloud import errors, model
+from centralcloud.core import errors, model
 
 # npm: lower-case for new packages, but legacy names keep capitals (JSONStream) and the
 # registry is case-sensitive, so case is preserved; the character set is the URL-safe one

@@ -1,0 +1,1 @@
+centralcloud/store/sql
