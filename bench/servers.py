@@ -7,7 +7,7 @@ import os
 import pathlib
 import tempfile
 
-from centralcloud.runtime import embedded
+from centralcloud.runtime import embedded_nats, embedded_postgres
 from centralcloud.store import db, migrations
 
 
@@ -16,7 +16,7 @@ async def database(stack: contextlib.AsyncExitStack, *, max_size: int = 10) -> d
     dsn = os.environ.get("CENTRALCLOUD_TEST_DATABASE_URL")
     if not dsn:
         directory = pathlib.Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="centralcloud-bench-")))
-        postgres = embedded.EmbeddedPostgres(data_dir=directory)
+        postgres = embedded_postgres.EmbeddedPostgres(data_dir=directory)
         dsn = await postgres.start()
         stack.push_async_callback(postgres.stop)
     connected = await db.Database.connect(dsn, max_size=max_size)
@@ -30,7 +30,7 @@ async def nats_url(stack: contextlib.AsyncExitStack) -> str:
     url = os.environ.get("CENTRALCLOUD_TEST_NATS_URL")
     if url:
         return url
-    server = embedded.EmbeddedNats(host="127.0.0.1", port=0, data_dir=None)
+    server = embedded_nats.EmbeddedNats(host="127.0.0.1", port=0, data_dir=None)
     url = await server.start()
     stack.push_async_callback(server.stop)
     return url

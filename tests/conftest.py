@@ -23,7 +23,7 @@ import pytest
 
 import replay
 
-from centralcloud.runtime import embedded
+from centralcloud.runtime import embedded_nats, embedded_postgres
 from centralcloud.store import db, migrations
 
 
@@ -63,7 +63,7 @@ async def postgres_server(docker: bool) -> AsyncIterator[str]:
             yield container.get_connection_url()
         return
     with tempfile.TemporaryDirectory(prefix="centralcloud-test-pg-") as directory:
-        server = embedded.EmbeddedPostgres(data_dir=pathlib.Path(directory))
+        server = embedded_postgres.EmbeddedPostgres(data_dir=pathlib.Path(directory))
         dsn = await server.start()
         try:
             yield dsn
@@ -146,7 +146,7 @@ async def nats_url(docker: bool) -> AsyncIterator[str]:
             wait_for_logs(container, "Server is ready")
             yield f"nats://{container.get_container_host_ip()}:{container.get_exposed_port(4222)}"
         return
-    server = embedded.EmbeddedNats(host="127.0.0.1", port=0, data_dir=None)
+    server = embedded_nats.EmbeddedNats(host="127.0.0.1", port=0, data_dir=None)
     started = await server.start()
     try:
         yield started

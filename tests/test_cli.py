@@ -11,7 +11,7 @@ import sys
 
 import psutil
 
-from centralcloud.runtime import embedded
+from centralcloud.runtime import processes
 from replay import Reply, ReplayServer
 
 
@@ -77,7 +77,7 @@ async def stop_serve(server: asyncio.subprocess.Process) -> tuple[int, str]:
 
 
 async def test_serve_get_search_stop_restart(tmp_path: pathlib.Path) -> None:
-    port = embedded.free_port()
+    port = processes.free_port()
     data_dir = tmp_path / "data"
     async with ReplayServer() as registry:
         registry.add("/express", Reply.fixture("npm/express.json"))
@@ -152,7 +152,7 @@ async def test_port_in_use_is_a_one_line_error(tmp_path: pathlib.Path) -> None:
 
 
 async def test_killed_mid_run_the_next_start_completes_it(tmp_path: pathlib.Path) -> None:
-    port = embedded.free_port()
+    port = processes.free_port()
     data_dir = tmp_path / "data"
     async with ReplayServer() as registry:
         names = [f"pkg-{i}" for i in range(6)]

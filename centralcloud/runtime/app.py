@@ -24,7 +24,7 @@ from centralcloud.core import errors
 from centralcloud.edge import service
 from centralcloud.facts import advisories, cache, catalog
 from centralcloud.jobs import schedule
-from centralcloud.runtime import config, embedded
+from centralcloud.runtime import config, embedded_nats, embedded_postgres
 from centralcloud.store import db, migrations
 from centralcloud.store import packages as store
 from centralcloud.jobs import runner as sync
@@ -111,7 +111,7 @@ async def run(
         if settings.use_embedded_nats:
             host, port = nats_host_port(settings.nats_url)
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            server = embedded.EmbeddedNats(host=host, port=port, data_dir=settings.data_dir)
+            server = embedded_nats.EmbeddedNats(host=host, port=port, data_dir=settings.data_dir)
             stack.push_async_callback(server.stop)
             nats_url = await server.start()
             logger.info("embedded nats-server listening on %s", nats_url, extra={"action": "start"})
@@ -217,7 +217,7 @@ async def open_database(settings: config.Settings, stack: contextlib.AsyncExitSt
     database_url = settings.database_url
     if settings.use_embedded_postgres:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        postgres = embedded.EmbeddedPostgres(data_dir=settings.data_dir)
+        postgres = embedded_postgres.EmbeddedPostgres(data_dir=settings.data_dir)
         stack.push_async_callback(postgres.stop)
         database_url = await postgres.start()
         logger.info("embedded PostgreSQL ready in %s", settings.data_dir / "postgres", extra={"action": "start"})

