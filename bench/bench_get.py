@@ -32,7 +32,7 @@ from nats.micro import service as micro
 import servers
 from centralcloud.edge import service
 from centralcloud.facts import cache, catalog
-from centralcloud.sources import base, npm
+from centralcloud.sources import http, npm
 
 FIXTURE = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "npm" / "express.json"
 
@@ -99,7 +99,7 @@ async def main(requests: int, concurrency: int) -> None:
 
         the_catalog = catalog.Catalog(
             database=database,
-            sources={"npm": npm.NpmSource(session=session, base_url=registry_url, policy=base.HttpPolicy())},
+            sources={"npm": npm.NpmSource(session=session, base_url=registry_url, policy=http.HttpPolicy())},
             read_cache=cache.ReadCache(ttl=3600, max_size=1000),
             request_timeout=10,
         )

@@ -32,7 +32,7 @@ import servers
 from centralcloud.facts import cache, catalog
 from centralcloud.store import packages as store
 from centralcloud.jobs import runner as sync
-from centralcloud.sources import base, npm
+from centralcloud.sources import http, npm
 
 FIXTURE = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "npm" / "express.json"
 
@@ -142,14 +142,14 @@ async def main(packages: int, big: int, big_versions: int, concurrency: int) -> 
         connector = aiohttp.TCPConnector(limit=concurrency)
         session = aiohttp.ClientSession(connector=connector)
         stack.push_async_callback(session.close)
-        source = npm.NpmSource(session=session, base_url=registry_url, policy=base.HttpPolicy())
+        source = npm.NpmSource(session=session, base_url=registry_url, policy=http.HttpPolicy())
         the_catalog = catalog.Catalog(
             database=database, sources={"npm": source},
             read_cache=cache.ReadCache(ttl=60, max_size=1000), request_timeout=30,
         )
         watch = Stopwatch()
-        watch.wrap_async(base.HttpSource, "_request", "http (incl. JSON decoding)")
-        watch.wrap(base.HttpSource, "_decode", "json decoding")
+        watch.wrap_async(http.HttpSource, "_request", "http (incl. JSON decoding)")
+        watch.wrap(http.HttpSource, "_decode", "json decoding")
         watch.wrap_async(npm.NpmSource, "fetch", "fetch (http + decoding + mapping)")
         watch.wrap_async(store, "save_package", "writing to PostgreSQL")
         watch.wrap_async(sync.SyncJob, "compute_scores", "scores")

@@ -22,12 +22,12 @@ from centralcloud.edge import service
 from centralcloud.facts import advisories, cache, catalog
 from centralcloud.runtime import app, config
 from centralcloud.store import db
-from centralcloud.sources import base, cargo, github, hex as hexpm, limits, npm, npm_audit, osv, pypi
+from centralcloud.sources import cargo, github, hex as hexpm, http, limits, npm, npm_audit, osv, pypi
 from replay import Reply, ReplayServer
 
 GET = "centralcloud.packages.get"
 ADVISORIES = "centralcloud.packages.advisories"
-FAST = base.HttpPolicy(timeout=2, max_attempts=2, backoff_base=0.01, backoff_max=0.05)
+FAST = http.HttpPolicy(timeout=2, max_attempts=2, backoff_base=0.01, backoff_max=0.05)
 
 
 def osv_records() -> dict[tuple[str, str], list[dict]]:

@@ -16,7 +16,7 @@ from centralcloud.core import names
 from centralcloud.edge import service
 from centralcloud.facts import cache, catalog
 from centralcloud.store import db
-from centralcloud.sources import base, npm, pypi
+from centralcloud.sources import http, npm, pypi
 import replay
 from replay import Reply, ReplayServer
 
@@ -40,7 +40,7 @@ async def running(database: db.Database, nats_url: str) -> AsyncIterator[Running
         registry.add("/express", Reply.fixture("npm/express.json"))
         registry.add("/@types%2fnode", Reply.fixture("npm/types-node.json"))
         registry.add("/pypi/django/json", Reply.fixture("pypi/django.json"))
-        policy = base.HttpPolicy(timeout=2, max_attempts=2, backoff_base=0.01, backoff_max=0.05)
+        policy = http.HttpPolicy(timeout=2, max_attempts=2, backoff_base=0.01, backoff_max=0.05)
         the_catalog = catalog.Catalog(
             database=database,
             sources={

@@ -13,12 +13,12 @@ import pytest
 
 import replay
 from centralcloud.core import errors, model
-from centralcloud.sources import base
+from centralcloud.sources import base, http, readers, repository_urls
 
-FAST = base.HttpPolicy(timeout=2.0, max_attempts=3, backoff_base=0.01, backoff_max=0.02, max_retry_wait=2.0)
+FAST = http.HttpPolicy(timeout=2.0, max_attempts=3, backoff_base=0.01, backoff_max=0.02, max_retry_wait=2.0)
 
 
-class Probe(base.HttpSource):
+class Probe(http.HttpSource):
     name = "probe"
     ecosystem = "npm"
 
@@ -64,7 +64,7 @@ async def test_retry_after_is_capped(session, server):
 
 async def test_5xx_is_retried_until_success(session, server, caplog):
     server.add("/flaky", replay.Reply(status=503), replay.Reply(status=502), replay.Reply.json([1, 2]))
-    with caplog.at_level(logging.WARNING, logger="centralcloud.sources.base"):
+    with caplog.at_level(logging.WARNING, logger="centralcloud.sources.http"):
         response = await probe(session, server).get_json("flaky")
     assert response.json == [1, 2]
     assert len(server.received("/flaky")) == 3
@@ -235,7 +235,7 @@ NOW = dt.datetime(2024, 10, 1, 10, 0, 0, tzinfo=dt.timezone.utc)
     ],
 )
 def test_retry_after_seconds(header, seconds):
-    assert base.retry_after_seconds(header, now=NOW) == seconds
+    assert http.retry_after_seconds(header, now=NOW) == seconds
 
 
 @pytest.mark.parametrize(
@@ -269,7 +269,7 @@ def test_retry_after_seconds(header, seconds):
     ],
 )
 def test_normalize_repository_url(declared, normalized):
-    assert base.normalize_repository_url(declared) == normalized
+    assert repository_urls.normalize_repository_url(declared) == normalized
 
 
 @pytest.mark.parametrize(
@@ -283,7 +283,7 @@ def test_normalize_repository_url(declared, normalized):
     ],
 )
 def test_parse_timestamp(value, parsed):
-    assert base.parse_timestamp(value) == parsed
+    assert readers.parse_timestamp(value) == parsed
 
 
 @pytest.mark.parametrize(
@@ -297,11 +297,11 @@ def test_parse_timestamp(value, parsed):
     ],
 )
 def test_keywords(value, words):
-    assert base.keywords(value) == words
+    assert readers.keywords(value) == words
 
 
 def test_expect_rejects_wrong_types():
     with pytest.raises(errors.BadResponse, match="'versions' as list") as raised:
-        base.required({"versions": []}, "versions", dict, source="npm")
+        readers.required({"versions": []}, "versions", dict, source="npm")
     assert raised.value.source == "npm"
-    assert base.required({"versions": {}}, "versions", dict, source="npm") == {}
+    assert readers.required({"versions": {}}, "versions", dict, source="npm") == {}

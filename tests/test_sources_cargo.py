@@ -12,9 +12,9 @@ import pytest
 
 import replay
 from centralcloud.core import errors, model
-from centralcloud.sources import base, cargo, limits
+from centralcloud.sources import cargo, http, limits
 
-FAST = base.HttpPolicy(timeout=2.0, max_attempts=3, backoff_base=0.01, backoff_max=0.02, max_retry_wait=1.0)
+FAST = http.HttpPolicy(timeout=2.0, max_attempts=3, backoff_base=0.01, backoff_max=0.02, max_retry_wait=1.0)
 SERDE_INDEX = "/index/se/rd/serde"
 SERDE_API = "/api/v1/crates/serde"
 TOKIO_INDEX = "/index/to/ki/tokio"

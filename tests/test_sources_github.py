@@ -11,9 +11,9 @@ import pytest
 
 import replay
 from centralcloud.core import errors, model
-from centralcloud.sources import base, github
+from centralcloud.sources import github, http
 
-FAST = base.HttpPolicy(timeout=2.0, max_attempts=3, backoff_base=0.01, backoff_max=0.02, max_retry_wait=1.0)
+FAST = http.HttpPolicy(timeout=2.0, max_attempts=3, backoff_base=0.01, backoff_max=0.02, max_retry_wait=1.0)
 EXPRESS = "/repos/expressjs/express"
 
 

@@ -9,9 +9,9 @@ import pytest
 
 import replay
 from centralcloud.core import errors, model
-from centralcloud.sources import base, hex, limits
+from centralcloud.sources import hex, http, limits
 
-FAST = base.HttpPolicy(timeout=2.0, max_attempts=3, backoff_base=0.01, backoff_max=0.02, max_retry_wait=1.0)
+FAST = http.HttpPolicy(timeout=2.0, max_attempts=3, backoff_base=0.01, backoff_max=0.02, max_retry_wait=1.0)
 PACKAGE = "/api/packages/phoenix"
 RELEASE = "/api/packages/phoenix/releases/1.7.14"
 

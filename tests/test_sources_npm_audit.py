@@ -10,9 +10,9 @@ import replay
 from centralcloud.core import errors
 from centralcloud.facts import advisories
 from centralcloud.store import db
-from centralcloud.sources import base, npm_audit
+from centralcloud.sources import http, npm_audit
 
-FAST = base.HttpPolicy(timeout=2.0, max_attempts=2, backoff_base=0.01, backoff_max=0.02)
+FAST = http.HttpPolicy(timeout=2.0, max_attempts=2, backoff_base=0.01, backoff_max=0.02)
 BULK = "/-/npm/v1/security/advisories/bulk"
 
 

@@ -12,9 +12,9 @@ import pytest
 
 import replay
 from centralcloud.core import errors, model
-from centralcloud.sources import base, osv
+from centralcloud.sources import http, osv
 
-FAST = base.HttpPolicy(timeout=2.0, max_attempts=2, backoff_base=0.01, backoff_max=0.02, max_retry_wait=1.0)
+FAST = http.HttpPolicy(timeout=2.0, max_attempts=2, backoff_base=0.01, backoff_max=0.02, max_retry_wait=1.0)
 RECORDS = (
     "GHSA-rv95-896h-c2vc",
     "PYSEC-2023-225",

@@ -10,9 +10,9 @@ import pytest
 
 import replay
 from centralcloud.core import errors, model
-from centralcloud.sources import base, pypi, registries
+from centralcloud.sources import http, pypi, registries
 
-FAST = base.HttpPolicy(timeout=2.0, max_attempts=2, backoff_base=0.01, backoff_max=0.02)
+FAST = http.HttpPolicy(timeout=2.0, max_attempts=2, backoff_base=0.01, backoff_max=0.02)
 UTC = dt.timezone.utc
 
 

@@ -15,10 +15,10 @@ from centralcloud.jobs import schedule
 from centralcloud.store import db
 from centralcloud.store import packages as store
 from centralcloud.jobs import runner as sync
-from centralcloud.sources import base, npm
+from centralcloud.sources import http, npm
 from replay import Reply, ReplayServer
 
-FAST = base.HttpPolicy(timeout=2, max_attempts=2, backoff_base=0.01, backoff_max=0.05)
+FAST = http.HttpPolicy(timeout=2, max_attempts=2, backoff_base=0.01, backoff_max=0.05)
 
 
 def packument(name: str, deps: dict[str, str] | None = None, *, description: str = "a test package") -> dict:

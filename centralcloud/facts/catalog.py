@@ -21,7 +21,7 @@ from centralcloud.facts import advisories, cache
 from centralcloud.store import db
 from centralcloud.wire import messages
 from centralcloud.store import packages as store
-from centralcloud.sources import base, github, npm_audit, osv
+from centralcloud.sources import base, github, npm_audit, osv, repository_urls
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class Catalog:
         """Fetch GitHub facts for a repository URL and link packages to them; failures only log."""
         if self.github is None or github.parse_github_url(url) is None:
             return None
-        normalized = base.normalize_repository_url(url) or url
+        normalized = repository_urls.normalize_repository_url(url) or url
         row = await self.database.fetchrow("repository_validator", normalized)
         try:
             facts, etag = await self.github.fetch_repository(normalized, etag=row["etag"] if row else None)

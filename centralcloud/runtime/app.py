@@ -28,15 +28,15 @@ from centralcloud.runtime import config, embedded_nats, embedded_postgres
 from centralcloud.store import db, migrations
 from centralcloud.store import packages as store
 from centralcloud.jobs import runner as sync
-from centralcloud.sources import base, cargo, github, hex as hexpm, npm, npm_audit, osv, pypi, registries
+from centralcloud.sources import base, cargo, github, hex as hexpm, http, npm, npm_audit, osv, pypi, registries
 
 logger = logging.getLogger(__name__)
 
 
-def http_policy(settings: config.Settings) -> base.HttpPolicy:
+def http_policy(settings: config.Settings) -> http.HttpPolicy:
     agent = f"centralcloud/{__version__} (+package knowledge service"
     agent += f"; {settings.contact})" if settings.contact else ")"
-    return base.HttpPolicy(timeout=settings.http_timeout, user_agent=agent)
+    return http.HttpPolicy(timeout=settings.http_timeout, user_agent=agent)
 
 
 def build_sources(settings: config.Settings, session: aiohttp.ClientSession) -> dict[str, base.Source]:

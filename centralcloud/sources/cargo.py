@@ -19,7 +19,7 @@ import aiohttp
 import msgspec
 
 from centralcloud.core import errors, model, names
-from centralcloud.sources import base, limits
+from centralcloud.sources import base, http, limits, readers, repository_urls
 from centralcloud.versions import cargo as cargo_versions
 
 log = logging.getLogger(__name__)
@@ -52,14 +52,14 @@ def is_prerelease(number: str) -> bool:
         return False
 
 
-class _SparseIndex(base.HttpSource):
+class _SparseIndex(http.HttpSource):
     """The sparse index: its files are JSON lines, not one JSON document."""
 
     name = "cargo"
     ecosystem = "cargo"
 
     def _decode(self, resp: aiohttp.ClientResponse, body: bytearray, url: str) -> Any:
-        # base.HttpSource offers no raw-body read, so the line format is decoded here.
+        # http.HttpSource offers no raw-body read, so the line format is decoded here.
         entries = []
         for number, line in enumerate(bytes(body).splitlines(), start=1):
             if not line.strip():
@@ -86,7 +86,7 @@ class CargoSource(base.Source):
         *,
         session: aiohttp.ClientSession,
         base_url: str = DEFAULT_API_URL,
-        policy: base.HttpPolicy = base.HttpPolicy(),
+        policy: http.HttpPolicy = http.HttpPolicy(),
         index_url: str = DEFAULT_INDEX_URL,
         api_limiter: limits.RateLimiter | None = None,
     ) -> None:
@@ -106,7 +106,7 @@ class CargoSource(base.Source):
         if index.not_modified:
             return model.FetchResult(package=None, etag=index.etag, last_modified=index.last_modified)
         api = await self.get_json(f"api/v1/crates/{package}")
-        with base.mapping_errors(source=self.name, ecosystem=self.ecosystem, package=package):
+        with readers.mapping_errors(source=self.name, ecosystem=self.ecosystem, package=package):
             facts = self._facts(package, index.json, api.json)
         log.debug(
             "fetched cargo %s: %d versions",
@@ -117,16 +117,16 @@ class CargoSource(base.Source):
         return model.FetchResult(package=facts, etag=index.etag, last_modified=index.last_modified)
 
     def _facts(self, package: str, lines: Any, api: Any) -> model.PackageFacts:
-        lines = base.expect(lines, list, source=self.name, what="the index file")
-        entries = [base.expect(line, dict, source=self.name, what="an index line") for line in lines]
+        lines = readers.expect(lines, list, source=self.name, what="the index file")
+        entries = [readers.expect(line, dict, source=self.name, what="an index line") for line in lines]
         if not entries:
             raise errors.BadResponse(f"the cargo index file of {package} lists no versions", source=self.name)
-        api = base.expect(api, dict, source=self.name, what="the crate document")
-        crate = base.required(api, "crate", dict, source=self.name)
+        api = readers.expect(api, dict, source=self.name, what="the crate document")
+        crate = readers.required(api, "crate", dict, source=self.name)
         published = self._api_versions(api)
 
         versions = tuple(self._version(package, entry, published) for entry in entries)
-        latest = base.text(crate.get("max_stable_version")) or _newest_stable(versions)
+        latest = readers.text(crate.get("max_stable_version")) or _newest_stable(versions)
         latest_entry = next(
             (entry for entry in reversed(entries) if entry.get("vers") == latest), entries[-1]
         )
@@ -134,14 +134,14 @@ class CargoSource(base.Source):
         return model.PackageFacts(
             ecosystem=self.ecosystem,
             name=package,
-            display_name=base.text(crate.get("name")) or base.text(latest_entry.get("name")) or package,
-            description=base.text(crate.get("description")),
-            keywords=_labels(api.get("keywords"), "keyword") or base.strings(crate.get("keywords")),
-            classifiers=_labels(api.get("categories"), "category") or base.strings(crate.get("categories")),
+            display_name=readers.text(crate.get("name")) or readers.text(latest_entry.get("name")) or package,
+            description=readers.text(crate.get("description")),
+            keywords=_labels(api.get("keywords"), "keyword") or readers.strings(crate.get("keywords")),
+            classifiers=_labels(api.get("categories"), "category") or readers.strings(crate.get("categories")),
             licenses=latest_version.licenses if latest_version else (),
-            homepage=base.text(crate.get("homepage")),
-            repository_url=base.normalize_repository_url(crate.get("repository")),
-            documentation_url=base.text(crate.get("documentation")),
+            homepage=readers.text(crate.get("homepage")),
+            repository_url=repository_urls.normalize_repository_url(crate.get("repository")),
+            documentation_url=readers.text(crate.get("documentation")),
             latest_version=latest,
             downloads=_count(crate.get("downloads")),
             recent_downloads=_count(crate.get("recent_downloads")),
@@ -154,26 +154,26 @@ class CargoSource(base.Source):
         listed = api.get("versions")
         if listed is None:
             return {}
-        listed = base.expect(listed, list, source=self.name, what="'versions'")
+        listed = readers.expect(listed, list, source=self.name, what="'versions'")
         found = {}
         for item in listed:
-            item = base.expect(item, dict, source=self.name, what="a version")
-            found[base.required(item, "num", str, source=self.name)] = item
+            item = readers.expect(item, dict, source=self.name, what="a version")
+            found[readers.required(item, "num", str, source=self.name)] = item
         return found
 
     def _version(
         self, package: str, entry: dict[str, Any], published: Mapping[str, dict[str, Any]]
     ) -> model.Version:
-        number = base.required(entry, "vers", str, source=self.name)
+        number = readers.required(entry, "vers", str, source=self.name)
         details = published.get(number, {})
         yanked = entry.get("yanked") is True
-        license_expression = base.text(details.get("license"))
+        license_expression = readers.text(details.get("license"))
         return model.Version(
             number=number,
-            published_at=base.parse_timestamp(details.get("created_at")),
+            published_at=readers.parse_timestamp(details.get("created_at")),
             prerelease=is_prerelease(number),
             yanked=yanked,
-            yanked_reason=base.text(details.get("yank_message")) if yanked else None,
+            yanked_reason=readers.text(details.get("yank_message")) if yanked else None,
             licenses=(license_expression,) if license_expression else (),
             dependencies=self._dependencies(package, number, entry.get("deps")),
         )
@@ -182,13 +182,13 @@ class CargoSource(base.Source):
         if deps is None:
             return ()
         found = []
-        for dep in base.expect(deps, list, source=self.name, what="'deps'"):
-            dep = base.expect(dep, dict, source=self.name, what="a dependency")
-            alias = base.required(dep, "name", str, source=self.name)
+        for dep in readers.expect(deps, list, source=self.name, what="'deps'"):
+            dep = readers.expect(dep, dict, source=self.name, what="a dependency")
+            alias = readers.required(dep, "name", str, source=self.name)
             # A renamed dependency (`foo = { package = "bar" }`) is listed under its alias.
             real = dep.get("package")
-            real = alias if real is None else base.expect(real, str, source=self.name, what="'package'")
-            requirement = base.required(dep, "req", str, source=self.name)
+            real = alias if real is None else readers.expect(real, str, source=self.name, what="'package'")
+            requirement = readers.required(dep, "req", str, source=self.name)
             kind = _KINDS.get(dep.get("kind") or "normal")
             if kind is None:
                 self._skip(package, version=number, why=f"dependency {alias!r} has unknown kind {dep.get('kind')!r}")
@@ -206,7 +206,7 @@ class CargoSource(base.Source):
                     kind=kind,
                     optional=dep.get("optional") is True,
                     # `cfg(windows)` or a target triple: the platforms it applies to.
-                    condition=base.text(dep.get("target")),
+                    condition=readers.text(dep.get("target")),
                 )
             )
         return tuple(found)
@@ -231,7 +231,7 @@ def _labels(value: object, field: str) -> tuple[str, ...]:
     """The display labels of the API's side-loaded keywords or categories."""
     if not isinstance(value, list):
         return ()
-    return base.strings([item.get(field) for item in value if isinstance(item, dict)])
+    return readers.strings([item.get(field) for item in value if isinstance(item, dict)])
 
 
 def _count(value: object) -> int | None:
@@ -243,15 +243,15 @@ def _extra(entry: dict[str, Any], crate: dict[str, Any]) -> dict[str, object]:
     features: dict[str, object] = {}
     # `features2` holds the entries using `dep:` or `?/` syntax, kept apart for old Cargos.
     for key in ("features", "features2"):
-        features.update(base.obj(entry.get(key)))
+        features.update(readers.obj(entry.get(key)))
     extra: dict[str, object] = {}
     if features:
         extra["features"] = features
     for key in ("rust_version", "links"):
-        value = base.text(entry.get(key))
+        value = readers.text(entry.get(key))
         if value:
             extra[key] = value
-    max_version = base.text(crate.get("max_version"))
+    max_version = readers.text(crate.get("max_version"))
     if max_version:
         extra["max_version"] = max_version
     return extra

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from centralcloud.core import errors, model
-from centralcloud.sources import base, limits
+from centralcloud.sources import http, limits, readers, repository_urls
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ _warned_unauthenticated = False
 
 def parse_github_url(url: object) -> tuple[str, str] | None:
     """(owner, repository) of a github.com repository URL in any form manifests use; None for other hosts."""
-    normalized = base.normalize_repository_url(url)
+    normalized = repository_urls.normalize_repository_url(url)
     if normalized is None or not normalized.startswith("https://github.com/"):
         return None
     owner, _, repository = normalized.removeprefix("https://github.com/").partition("/")
@@ -43,7 +43,7 @@ def parse_github_url(url: object) -> tuple[str, str] | None:
     return owner, repository
 
 
-class GithubSource(base.HttpSource):
+class GithubSource(http.HttpSource):
     """GitHub's REST API (or a GitHub Enterprise Server's, at its /api/v3 base)."""
 
     name = "github"
@@ -53,7 +53,7 @@ class GithubSource(base.HttpSource):
         *,
         session: aiohttp.ClientSession,
         base_url: str = DEFAULT_URL,
-        policy: base.HttpPolicy = base.HttpPolicy(),
+        policy: http.HttpPolicy = http.HttpPolicy(),
         token: str | None = None,
     ) -> None:
         super().__init__(session=session, base_url=base_url, policy=policy)
@@ -99,33 +99,33 @@ class GithubSource(base.HttpSource):
             raise
         if response.not_modified:
             return None, response.etag
-        with base.mapping_errors(source=self.name, ecosystem=None, package=f"{owner}/{repository}"):
+        with readers.mapping_errors(source=self.name, ecosystem=None, package=f"{owner}/{repository}"):
             facts = self._facts(response.json, owner=owner, repository=repository)
         return facts, response.etag
 
     def _facts(self, doc: Any, *, owner: str, repository: str) -> model.RepositoryFacts:
-        doc = base.expect(doc, dict, source=self.name, what="the repository")
+        doc = readers.expect(doc, dict, source=self.name, what="the repository")
         # A renamed or transferred repository answers (after a redirect) under its new name.
-        name = base.text(doc.get("name")) or repository
-        login = base.text(base.obj(doc.get("owner")).get("login")) or owner
-        url = base.normalize_repository_url(doc.get("html_url")) or f"https://github.com/{login}/{name}"
-        license_id = base.text(base.obj(doc.get("license")).get("spdx_id"))
+        name = readers.text(doc.get("name")) or repository
+        login = readers.text(readers.obj(doc.get("owner")).get("login")) or owner
+        url = repository_urls.normalize_repository_url(doc.get("html_url")) or f"https://github.com/{login}/{name}"
+        license_id = readers.text(readers.obj(doc.get("license")).get("spdx_id"))
         return model.RepositoryFacts(
             url=url,
             host="github.com",
             owner=login,
             name=name,
-            description=base.text(doc.get("description")),
+            description=readers.text(doc.get("description")),
             stars=_count(doc.get("stargazers_count")),
             forks=_count(doc.get("forks_count")),
             open_issues=_count(doc.get("open_issues_count")),
-            pushed_at=base.parse_timestamp(doc.get("pushed_at")),
+            pushed_at=readers.parse_timestamp(doc.get("pushed_at")),
             archived=_flag(doc.get("archived")),
             disabled=_flag(doc.get("disabled")),
             # GitHub says NOASSERTION when it found a license it cannot name.
             license=None if license_id == "NOASSERTION" else license_id,
-            topics=base.strings(doc.get("topics")),
-            default_branch=base.text(doc.get("default_branch")),
+            topics=readers.strings(doc.get("topics")),
+            default_branch=readers.text(doc.get("default_branch")),
         )
 
     async def _refuse_when_spent(self) -> None:

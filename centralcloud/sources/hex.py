@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from centralcloud.core import errors, model, names
-from centralcloud.sources import base, limits
+from centralcloud.sources import base, http, limits, readers, repository_urls
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class HexSource(base.Source):
         *,
         session: aiohttp.ClientSession,
         base_url: str = DEFAULT_URL,
-        policy: base.HttpPolicy = base.HttpPolicy(),
+        policy: http.HttpPolicy = http.HttpPolicy(),
         api_key: str | None = None,
         max_budget_wait: float = 65.0,
     ) -> None:
@@ -72,8 +72,8 @@ class HexSource(base.Source):
         )
         if response.not_modified:
             return model.FetchResult(package=None, etag=response.etag, last_modified=response.last_modified)
-        with base.mapping_errors(source=self.name, ecosystem=self.ecosystem, package=package):
-            doc = base.expect(response.json, dict, source=self.name, what="the package document")
+        with readers.mapping_errors(source=self.name, ecosystem=self.ecosystem, package=package):
+            doc = readers.expect(response.json, dict, source=self.name, what="the package document")
             releases = _releases(doc, source=self.name)
             latest = _latest(doc, releases)
         release = None
@@ -82,7 +82,7 @@ class HexSource(base.Source):
             if not re.fullmatch(r"[0-9A-Za-z.+-]+", latest):
                 raise errors.BadResponse(f"hex.pm named a release {latest!r}", source=self.name)
             release = (await self.get_json(f"api/packages/{package}/releases/{latest}", headers=self._auth)).json
-        with base.mapping_errors(source=self.name, ecosystem=self.ecosystem, package=package):
+        with readers.mapping_errors(source=self.name, ecosystem=self.ecosystem, package=package):
             facts = self._facts(package, doc, releases, latest, release)
         log.debug(
             "fetched hex %s: %d versions",
@@ -100,19 +100,19 @@ class HexSource(base.Source):
         latest: str | None,
         release: Any,
     ) -> model.PackageFacts:
-        meta = base.obj(doc.get("meta"))
+        meta = readers.obj(doc.get("meta"))
         links = {
             re.sub(r"[^a-z0-9]", "", label.lower()): url.strip()
-            for label, url in base.obj(meta.get("links")).items()
-            if base.text(url)
+            for label, url in readers.obj(meta.get("links")).items()
+            if readers.text(url)
         }
-        retirements = base.obj(doc.get("retirements"))
+        retirements = readers.obj(doc.get("retirements"))
         dependencies = None
         release_meta: dict[str, Any] = {}
         if release is not None:
-            release = base.expect(release, dict, source=self.name, what="the release document")
+            release = readers.expect(release, dict, source=self.name, what="the release document")
             dependencies = self._requirements(package, latest or "", release.get("requirements"))
-            release_meta = base.obj(release.get("meta"))
+            release_meta = readers.obj(release.get("meta"))
 
         versions = []
         latest_retirement: dict[str, Any] = {}
@@ -124,11 +124,11 @@ class HexSource(base.Source):
                 retirement = release["retired"]
             reason = _retirement_reason(retirement)
             if number == latest and retirement is not None:
-                latest_retirement = base.obj(retirement)
+                latest_retirement = readers.obj(retirement)
             versions.append(
                 model.Version(
                     number=number,
-                    published_at=base.parse_timestamp(item.get("inserted_at")),
+                    published_at=readers.parse_timestamp(item.get("inserted_at")),
                     prerelease=is_prerelease(number),
                     yanked=retirement is not None,
                     yanked_reason=reason,
@@ -136,24 +136,24 @@ class HexSource(base.Source):
                 )
             )
 
-        deprecated = base.text(latest_retirement.get("reason")) in _DEPRECATING_REASONS
-        downloads = base.obj(doc.get("downloads"))
+        deprecated = readers.text(latest_retirement.get("reason")) in _DEPRECATING_REASONS
+        downloads = readers.obj(doc.get("downloads"))
         extra: dict[str, object] = {}
-        build_tools = base.strings(release_meta.get("build_tools"))
+        build_tools = readers.strings(release_meta.get("build_tools"))
         if build_tools:
             extra["build_tools"] = list(build_tools)
         for key in ("elixir", "app"):
-            if value := base.text(release_meta.get(key)):
+            if value := readers.text(release_meta.get(key)):
                 extra[key] = value
         return model.PackageFacts(
             ecosystem=self.ecosystem,
             name=package,
-            display_name=base.text(doc.get("name")) or package,
-            description=base.text(meta.get("description")),
-            licenses=base.strings(meta.get("licenses")),
+            display_name=readers.text(doc.get("name")) or package,
+            description=readers.text(meta.get("description")),
+            licenses=readers.strings(meta.get("licenses")),
             homepage=_link(links, _HOMEPAGE_LINKS),
-            repository_url=base.normalize_repository_url(_link(links, _REPOSITORY_LINKS)),
-            documentation_url=_link(links, _DOCUMENTATION_LINKS) or base.text(doc.get("docs_html_url")),
+            repository_url=repository_urls.normalize_repository_url(_link(links, _REPOSITORY_LINKS)),
+            documentation_url=_link(links, _DOCUMENTATION_LINKS) or readers.text(doc.get("docs_html_url")),
             latest_version=latest,
             deprecated=deprecated,
             deprecated_reason=_retirement_reason(latest_retirement) if deprecated else None,
@@ -167,11 +167,11 @@ class HexSource(base.Source):
         if value is None:
             return ()
         found = []
-        for dependency_name, requirement in base.expect(
+        for dependency_name, requirement in readers.expect(
             value, dict, source=self.name, what="'requirements'"
         ).items():
-            requirement = base.expect(requirement, dict, source=self.name, what=f"requirement {dependency_name!r}")
-            declared = base.required(requirement, "requirement", str, source=self.name)
+            requirement = readers.expect(requirement, dict, source=self.name, what=f"requirement {dependency_name!r}")
+            declared = readers.required(requirement, "requirement", str, source=self.name)
             try:
                 normalized = names.normalize(self.ecosystem, dependency_name)
             except errors.InvalidName:
@@ -216,32 +216,32 @@ class HexSource(base.Source):
 
 
 def _releases(doc: dict[str, Any], *, source: str) -> list[dict[str, Any]]:
-    releases = base.required(doc, "releases", list, source=source)
+    releases = readers.required(doc, "releases", list, source=source)
     for item in releases:
-        base.expect(item, dict, source=source, what="a release")
-        base.required(item, "version", str, source=source)
+        readers.expect(item, dict, source=source, what="a release")
+        readers.required(item, "version", str, source=source)
     return releases
 
 
 def _latest(doc: dict[str, Any], releases: list[dict[str, Any]]) -> str | None:
     """hex.pm's latest stable release, else the newest stable unretired one, else its latest."""
-    stable = base.text(doc.get("latest_stable_version"))
+    stable = readers.text(doc.get("latest_stable_version"))
     if stable:
         return stable
-    retired = base.obj(doc.get("retirements"))
+    retired = readers.obj(doc.get("retirements"))
     # hex.pm lists releases newest first.
     for item in releases:
         if not is_prerelease(item["version"]) and item["version"] not in retired:
             return item["version"]
-    return base.text(doc.get("latest_version"))
+    return readers.text(doc.get("latest_version"))
 
 
 def _retirement_reason(retirement: object) -> str | None:
     """ "reason: message", or whichever of the two is given."""
     if retirement is None:
         return None
-    retirement = base.obj(retirement)
-    parts = [part for part in (base.text(retirement.get("reason")), base.text(retirement.get("message"))) if part]
+    retirement = readers.obj(retirement)
+    parts = [part for part in (readers.text(retirement.get("reason")), readers.text(retirement.get("message"))) if part]
     return ": ".join(parts) or None
 
 

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from centralcloud.core import errors, model, names
-from centralcloud.sources import base
+from centralcloud.sources import base, readers, repository_urls
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +47,14 @@ class NpmSource(base.Source):
         )
 
     def _facts(self, package: str, doc: Any) -> model.PackageFacts:
-        doc = base.expect(doc, dict, source=self.name, what="the packument")
-        times = base.obj(doc.get("time"))
+        doc = readers.expect(doc, dict, source=self.name, what="the packument")
+        times = readers.obj(doc.get("time"))
         if not doc.get("versions") and "unpublished" in times:
             raise errors.NotFound(f"npm package {package} was unpublished", ecosystem=self.ecosystem, name=package)
-        manifests = base.required(doc, "versions", dict, source=self.name)
-        dist_tags = {tag: version for tag, version in base.obj(doc.get("dist-tags")).items() if base.text(version)}
-        latest = base.text(dist_tags.get("latest"))
-        latest_manifest = base.obj(manifests.get(latest)) if latest else {}
+        manifests = readers.required(doc, "versions", dict, source=self.name)
+        dist_tags = {tag: version for tag, version in readers.obj(doc.get("dist-tags")).items() if readers.text(version)}
+        latest = readers.text(dist_tags.get("latest"))
+        latest_manifest = readers.obj(manifests.get(latest)) if latest else {}
 
         versions = []
         for number, manifest in manifests.items():
@@ -74,11 +74,11 @@ class NpmSource(base.Source):
         return model.PackageFacts(
             ecosystem=self.ecosystem,
             name=package,
-            display_name=base.text(doc.get("name")) or package,
-            description=base.text(pick("description")),
-            keywords=base.keywords(pick("keywords")),
+            display_name=readers.text(doc.get("name")) or package,
+            description=readers.text(pick("description")),
+            keywords=readers.keywords(pick("keywords")),
             licenses=_licenses(latest_manifest) or _licenses(doc),
-            homepage=base.text(pick("homepage")),
+            homepage=readers.text(pick("homepage")),
             repository_url=_repository(pick("repository")),
             latest_version=latest,
             deprecated=newest.deprecated if newest else False,
@@ -91,10 +91,10 @@ class NpmSource(base.Source):
     def _version(self, package: str, number: str, manifest: dict[str, Any], times: dict[str, Any]) -> model.Version:
         deprecated = manifest.get("deprecated")
         # npm lifts a deprecation by setting an empty message; a few old manifests say `true`.
-        reason = base.text(deprecated)
+        reason = readers.text(deprecated)
         return model.Version(
             number=number,
-            published_at=base.parse_timestamp(times.get(number)),
+            published_at=readers.parse_timestamp(times.get(number)),
             prerelease=is_prerelease(number),
             deprecated=reason is not None or deprecated is True,
             deprecated_reason=reason,
@@ -103,8 +103,8 @@ class NpmSource(base.Source):
         )
 
     def _dependencies(self, package: str, number: str, manifest: dict[str, Any]) -> tuple[model.Dependency, ...]:
-        optional_names = base.obj(manifest.get("optionalDependencies")).keys()
-        peer_meta = base.obj(manifest.get("peerDependenciesMeta"))
+        optional_names = readers.obj(manifest.get("optionalDependencies")).keys()
+        peer_meta = readers.obj(manifest.get("peerDependenciesMeta"))
         found = []
         for section_name, kind in _SECTIONS:
             section = manifest.get(section_name)
@@ -127,7 +127,7 @@ class NpmSource(base.Source):
                     self._skip(package, version=number, why=f"{section_name} names invalid package {dependency_name!r}")
                     continue
                 optional = kind == "optional" or (
-                    kind == "peer" and base.obj(peer_meta.get(dependency_name)).get("optional") is True
+                    kind == "peer" and readers.obj(peer_meta.get(dependency_name)).get("optional") is True
                 )
                 found.append(
                     model.Dependency(
@@ -148,7 +148,7 @@ def _licenses(manifest: dict[str, Any]) -> tuple[str, ...]:
         declared = manifest.get("licenses")
     found = []
     for item in declared if isinstance(declared, list) else [declared]:
-        name = base.text(base.obj(item).get("type") if isinstance(item, dict) else item)
+        name = readers.text(readers.obj(item).get("type") if isinstance(item, dict) else item)
         if name:
             found.append(name)
     return tuple(dict.fromkeys(found))
@@ -156,4 +156,4 @@ def _licenses(manifest: dict[str, Any]) -> tuple[str, ...]:
 
 def _repository(value: object) -> str | None:
     """`repository` as a string or {type, url, directory}."""
-    return base.normalize_repository_url(value.get("url") if isinstance(value, dict) else value)
+    return repository_urls.normalize_repository_url(value.get("url") if isinstance(value, dict) else value)

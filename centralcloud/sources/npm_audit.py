@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from centralcloud.core import errors, model, names
-from centralcloud.sources import base, osv
+from centralcloud.sources import http, osv, readers
 
 PATH = "-/npm/v1/security/advisories/bulk"
 RANGE_TYPE = "NPM_RANGE"
@@ -23,7 +23,7 @@ _GHSA = re.compile(r"GHSA(?:-[23456789cfghjmpqrvwx]{4}){3}", re.IGNORECASE)
 _SEVERITY = {"moderate": "medium", "info": "none"}
 
 
-class NpmAuditSource(base.HttpSource):
+class NpmAuditSource(http.HttpSource):
     """Advisories for npm packages from the registry itself."""
 
     name = "npm-audit"
@@ -34,7 +34,7 @@ class NpmAuditSource(base.HttpSource):
         if not packages:
             return []
         response = await self.post_json(PATH, {name: list(versions) for name, versions in packages.items()})
-        answer = base.expect(response.json, dict, source=self.name, what="the bulk advisory answer")
+        answer = readers.expect(response.json, dict, source=self.name, what="the bulk advisory answer")
         found: list[model.Advisory] = []
         for package, items in answer.items():
             if not isinstance(items, list):
@@ -50,7 +50,7 @@ class NpmAuditSource(base.HttpSource):
 
 
 def parse(package: str, item: dict[str, Any]) -> model.Advisory:
-    url = base.text(item.get("url"))
+    url = readers.text(item.get("url"))
     ghsa = _GHSA.search(url or "")
     numeric = item.get("id")
     own_id = f"NPM-{numeric}" if isinstance(numeric, (int, str)) and str(numeric) else None
@@ -58,25 +58,25 @@ def parse(package: str, item: dict[str, Any]) -> model.Advisory:
         raise errors.BadResponse(f"an advisory of {package!r} has neither an id nor a GHSA url", source="npm-audit")
     advisory_id = "GHSA" + ghsa.group(0)[4:].lower() if ghsa else own_id
     aliases = tuple(alias for alias in (own_id,) if alias and alias != advisory_id)
-    cvss = base.obj(item.get("cvss"))
-    vector = base.text(cvss.get("vectorString"))
+    cvss = readers.obj(item.get("cvss"))
+    vector = readers.text(cvss.get("vectorString"))
     score = None
     if vector:
         kind = "CVSS_V4" if vector.startswith("CVSS:4") else "CVSS_V3" if vector.startswith("CVSS:3") else "CVSS_V2"
         score = osv.cvss_score(kind, vector)
     if score is None and isinstance(cvss.get("score"), (int, float)) and cvss["score"] > 0:
         score = float(cvss["score"])
-    severity = base.text(item.get("severity"))
+    severity = readers.text(item.get("severity"))
     severity = _SEVERITY.get(severity.lower(), severity.lower()) if severity else None
     if score is not None:
         severity = osv.severity_label(score)
-    vulnerable = base.text(item.get("vulnerable_versions"))
+    vulnerable = readers.text(item.get("vulnerable_versions"))
     flags: tuple[str, ...] = () if vulnerable else ("missing_range",)
     ranges = (model.AffectedRange(type=RANGE_TYPE, events=({"range": vulnerable},)),) if vulnerable else ()
     return model.Advisory(
         id=advisory_id,
         aliases=aliases,
-        summary=base.text(item.get("title")),
+        summary=readers.text(item.get("title")),
         severity_vector=vector,
         severity_score=score,
         severity=severity,

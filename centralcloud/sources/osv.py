@@ -24,7 +24,7 @@ import cvss
 import msgspec
 
 from centralcloud.core import errors, model, names
-from centralcloud.sources import base
+from centralcloud.sources import http, readers
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +87,8 @@ def severity_label(score: float) -> str:
 
 def parse_record(doc: Any, *, source: str = "osv") -> model.Advisory:
     """Map one OSV record; BadResponse when it has no id, flags on what else cannot be read."""
-    record = base.expect(doc, dict, source=source, what="an OSV record")
-    advisory_id = base.text(record.get("id"))
+    record = readers.expect(doc, dict, source=source, what="an OSV record")
+    advisory_id = readers.text(record.get("id"))
     if advisory_id is None:
         raise errors.BadResponse("an OSV record has no id", source=source)
     affected_entries = record.get("affected")
@@ -96,16 +96,16 @@ def parse_record(doc: Any, *, source: str = "osv") -> model.Advisory:
     vector, score, label = _severity(record, affected_entries)
     return model.Advisory(
         id=advisory_id,
-        aliases=tuple(alias for alias in base.strings(record.get("aliases")) if alias != advisory_id),
-        summary=base.text(record.get("summary")),
-        details=base.text(record.get("details")),
+        aliases=tuple(alias for alias in readers.strings(record.get("aliases")) if alias != advisory_id),
+        summary=readers.text(record.get("summary")),
+        details=readers.text(record.get("details")),
         severity_vector=vector,
         severity_score=score,
         severity=label,
-        published=base.parse_timestamp(record.get("published")),
-        modified=base.parse_timestamp(record.get("modified")),
-        withdrawn=base.parse_timestamp(record.get("withdrawn")),
-        references=base.strings([item.get("url") for item in _objects(record.get("references"))]),
+        published=readers.parse_timestamp(record.get("published")),
+        modified=readers.parse_timestamp(record.get("modified")),
+        withdrawn=readers.parse_timestamp(record.get("withdrawn")),
+        references=readers.strings([item.get("url") for item in _objects(record.get("references"))]),
         affected=tuple(
             package
             for entry in affected_entries
@@ -121,13 +121,13 @@ def _severity(record: dict[str, Any], affected: list[Any]) -> tuple[str | None, 
     if not entries:
         # Some databases score per affected package instead.
         for package in affected:
-            entries.extend(_objects(base.obj(package).get("severity")))
+            entries.extend(_objects(readers.obj(package).get("severity")))
     vectors = {}
     for item in entries:
-        kind, vector = item.get("type"), base.text(item.get("score"))
+        kind, vector = item.get("type"), readers.text(item.get("score"))
         if kind in _CVSS and vector and kind not in vectors:
             vectors[kind] = vector
-    database_label = _LABELS.get((base.text(base.obj(record.get("database_specific")).get("severity")) or "").lower())
+    database_label = _LABELS.get((readers.text(readers.obj(record.get("database_specific")).get("severity")) or "").lower())
     first_vector = None
     for kind in _CVSS:
         if kind not in vectors:
@@ -146,13 +146,13 @@ def _objects(value: object) -> list[dict[str, Any]]:
 
 
 def _affected(advisory_id: str, entry: object) -> model.AffectedPackage | None:
-    entry = base.obj(entry)
-    package = base.obj(entry.get("package"))
-    ecosystem = _OURS.get(base.text(package.get("ecosystem")) or "")
+    entry = readers.obj(entry)
+    package = readers.obj(entry.get("package"))
+    ecosystem = _OURS.get(readers.text(package.get("ecosystem")) or "")
     if ecosystem is None:
         return None
     flags: list[str] = []
-    raw_name = base.text(package.get("name"))
+    raw_name = readers.text(package.get("name"))
     if raw_name is None:
         flags.append("missing_name")
         name = ""
@@ -187,13 +187,13 @@ def _affected(advisory_id: str, entry: object) -> model.AffectedPackage | None:
         ecosystem=ecosystem,
         name=name,
         ranges=tuple(ranges),
-        versions=base.strings(versions),
+        versions=readers.strings(versions),
         flags=tuple(dict.fromkeys(flags)),
     )
 
 
 def _range(item: object, flags: list[str]) -> model.AffectedRange | None:
-    if not isinstance(item, dict) or not base.text(item.get("type")):
+    if not isinstance(item, dict) or not readers.text(item.get("type")):
         flags.append("malformed_range")
         return None
     kind = item["type"].strip()
@@ -212,7 +212,7 @@ def _range(item: object, flags: list[str]) -> model.AffectedRange | None:
     return model.AffectedRange(type=kind, events=tuple(events))
 
 
-class OsvSource(base.HttpSource):
+class OsvSource(http.HttpSource):
     """The OSV API: advisories per package, in batches, and by id."""
 
     name = "osv"
@@ -222,7 +222,7 @@ class OsvSource(base.HttpSource):
         *,
         session: aiohttp.ClientSession,
         base_url: str = DEFAULT_URL,
-        policy: base.HttpPolicy = base.HttpPolicy(),
+        policy: http.HttpPolicy = http.HttpPolicy(),
         max_pages: int = 100,
     ) -> None:
         super().__init__(session=session, base_url=base_url, policy=policy)
@@ -239,7 +239,7 @@ class OsvSource(base.HttpSource):
             if token:
                 body["page_token"] = token
             response = await self.post_json("v1/query", body)
-            page = base.expect(response.json, dict, source=self.name, what="a query answer")
+            page = readers.expect(response.json, dict, source=self.name, what="a query answer")
             for record in _list(page.get("vulns"), source=self.name, what="'vulns'"):
                 advisory = parse_record(record, source=self.name)
                 found.setdefault(advisory.id, advisory)
@@ -267,7 +267,7 @@ class OsvSource(base.HttpSource):
         for _ in range(self.max_pages):
             order = list(pending)
             body = {"queries": [_with_token(queries[index], pending[index]) for index in order]}
-            answer = base.expect(
+            answer = readers.expect(
                 (await self.post_json("v1/querybatch", body)).json, dict, source=self.name, what="a batch answer"
             )
             answered = _list(answer.get("results"), source=self.name, what="'results'")
@@ -277,13 +277,13 @@ class OsvSource(base.HttpSource):
                 )
             pending = {}
             for index, result in zip(order, answered, strict=True):
-                result = base.expect(result, dict, source=self.name, what="a batch result")
+                result = readers.expect(result, dict, source=self.name, what="a batch result")
                 for vuln in _list(result.get("vulns"), source=self.name, what="'vulns'"):
-                    vuln = base.expect(vuln, dict, source=self.name, what="a batch entry")
-                    vuln_id = base.required(vuln, "id", str, source=self.name)
+                    vuln = readers.expect(vuln, dict, source=self.name, what="a batch entry")
+                    vuln_id = readers.required(vuln, "id", str, source=self.name)
                     if vuln_id not in seen[index]:
                         seen[index].add(vuln_id)
-                        results[index].append((vuln_id, base.parse_timestamp(vuln.get("modified"))))
+                        results[index].append((vuln_id, readers.parse_timestamp(vuln.get("modified"))))
                 token = _token(result, source=self.name)
                 if token is not None:
                     pending[index] = token
@@ -316,14 +316,14 @@ def _with_token(query: dict[str, Any], token: str | None) -> dict[str, Any]:
 
 def _list(value: object, *, source: str, what: str) -> list[Any]:
     # OSV leaves out empty lists altogether.
-    return [] if value is None else base.expect(value, list, source=source, what=what)
+    return [] if value is None else readers.expect(value, list, source=source, what=what)
 
 
 def _token(page: dict[str, Any], *, source: str) -> str | None:
     token = page.get("next_page_token")
     if token is None or token == "":
         return None
-    return base.expect(token, str, source=source, what="'next_page_token'")
+    return readers.expect(token, str, source=source, what="'next_page_token'")
 
 
 @dataclasses.dataclass

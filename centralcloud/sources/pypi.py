@@ -15,7 +15,7 @@ import packaging.requirements
 import packaging.version
 
 from centralcloud.core import errors, model, names
-from centralcloud.sources import base
+from centralcloud.sources import base, readers, repository_urls
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,9 @@ class PypiSource(base.Source):
         )
 
     def _facts(self, project: str, doc: Any) -> model.PackageFacts:
-        doc = base.expect(doc, dict, source=self.name, what="the project document")
-        info = base.required(doc, "info", dict, source=self.name)
-        releases = base.required(doc, "releases", dict, source=self.name)
+        doc = readers.expect(doc, dict, source=self.name, what="the project document")
+        info = readers.required(doc, "info", dict, source=self.name)
+        releases = readers.required(doc, "releases", dict, source=self.name)
         info_version = _meta(info.get("version"))
         dependencies = self._requirements(project, info.get("requires_dist"))
 
@@ -64,19 +64,19 @@ class PypiSource(base.Source):
             if parsed is not None and files and not version.prerelease and not version.yanked:
                 candidates.append((parsed, number))
 
-        classifiers = base.strings(info.get("classifiers"))
+        classifiers = readers.strings(info.get("classifiers"))
         urls = _project_urls(info.get("project_urls"))
         homepage = _meta(info.get("home_page")) or _label(urls, _HOMEPAGE_LABELS)
-        repository = base.normalize_repository_url(_label(urls, _REPOSITORY_LABELS))
+        repository = repository_urls.normalize_repository_url(_label(urls, _REPOSITORY_LABELS))
         if repository is None and homepage and "github.com/" in homepage:
-            repository = base.normalize_repository_url(homepage)
+            repository = repository_urls.normalize_repository_url(homepage)
         requires_python = _meta(info.get("requires_python"))
         return model.PackageFacts(
             ecosystem=self.ecosystem,
             name=project,
             display_name=_meta(info.get("name")) or project,
             description=_meta(info.get("summary")),
-            keywords=base.keywords(info.get("keywords")),
+            keywords=readers.keywords(info.get("keywords")),
             classifiers=classifiers,
             licenses=_licenses(info, classifiers),
             homepage=homepage,
@@ -129,7 +129,7 @@ def _release(number: str, files: list[dict[str, Any]], *, parsed: packaging.vers
     uploaded = [
         stamp
         for item in files
-        if (stamp := base.parse_timestamp(item.get("upload_time_iso_8601") or item.get("upload_time")))
+        if (stamp := readers.parse_timestamp(item.get("upload_time_iso_8601") or item.get("upload_time")))
     ]
     yanked = bool(files) and all(item.get("yanked") is True for item in files)
     return model.Version(
@@ -137,7 +137,7 @@ def _release(number: str, files: list[dict[str, Any]], *, parsed: packaging.vers
         published_at=min(uploaded, default=None),
         prerelease=parsed.is_prerelease if parsed else False,
         yanked=yanked,
-        yanked_reason=next((reason for item in files if (reason := base.text(item.get("yanked_reason")))), None)
+        yanked_reason=next((reason for item in files if (reason := readers.text(item.get("yanked_reason")))), None)
         if yanked
         else None,
     )
@@ -153,7 +153,7 @@ def _with_info(
         version,
         dependencies=dependencies,
         yanked=True,
-        yanked_reason=version.yanked_reason or base.text(info.get("yanked_reason")),
+        yanked_reason=version.yanked_reason or readers.text(info.get("yanked_reason")),
     )
 
 
@@ -165,14 +165,14 @@ def _parse_version(number: str) -> packaging.version.Version | None:
 
 
 def _meta(value: object) -> str | None:
-    found = base.text(value)
+    found = readers.text(value)
     return None if found in _PLACEHOLDERS else found
 
 
 def _project_urls(value: object) -> dict[str, str]:
     urls: dict[str, str] = {}
-    for label, url in base.obj(value).items():
-        if base.text(url):
+    for label, url in readers.obj(value).items():
+        if readers.text(url):
             urls.setdefault(re.sub(r"[^a-z0-9]", "", label.lower()), url.strip())
     return urls
 
@@ -201,18 +201,18 @@ def _licenses(info: dict[str, Any], classifiers: tuple[str, ...]) -> tuple[str, 
 def _advisories(value: object) -> tuple[model.SourceAdvisory, ...]:
     found = []
     for item in value if isinstance(value, list) else ():
-        advisory_id = base.text(base.obj(item).get("id"))
+        advisory_id = readers.text(readers.obj(item).get("id"))
         if advisory_id is None:
             continue
         found.append(
             model.SourceAdvisory(
                 id=advisory_id,
-                aliases=base.strings(item.get("aliases")),
-                summary=base.text(item.get("summary")),
-                details=base.text(item.get("details")),
-                fixed_in=base.strings(item.get("fixed_in")),
-                link=base.text(item.get("link")),
-                withdrawn=base.parse_timestamp(item.get("withdrawn")),
+                aliases=readers.strings(item.get("aliases")),
+                summary=readers.text(item.get("summary")),
+                details=readers.text(item.get("details")),
+                fixed_in=readers.strings(item.get("fixed_in")),
+                link=readers.text(item.get("link")),
+                withdrawn=readers.parse_timestamp(item.get("withdrawn")),
             )
         )
     return tuple(found)
