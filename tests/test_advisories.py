@@ -16,11 +16,13 @@ import aiohttp
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.micro import request as micro_request
 
 import replay
-from centralcloud.edge import service
+from centralcloud.edge import endpoint, handlers
 from centralcloud.facts import advisories, cache, catalog
 from centralcloud.runtime import app, config
+from centralcloud.store import advisories as store_advisories
 from centralcloud.store import db
 from centralcloud.sources import cargo, github, hex as hexpm, http, limits, npm, npm_audit, osv, pypi
 from replay import Reply, ReplayServer
@@ -92,19 +94,19 @@ async def running(database: db.Database, nats_url: str) -> AsyncIterator[Running
             npm_audit_source=npm_audit.NpmAuditSource(session=session, base_url=server.url, policy=FAST),
         )
         client = await nats.connect(nats_url)
-        limits_ = service.Limits()
-        svc = await service.start(client, handlers=service.Handlers(the_catalog).table(), limits=limits_, queue_group="t")
+        limits_ = endpoint.Limits()
+        svc = await endpoint.start(client, handlers=handlers.Handlers(the_catalog).table(), limits=limits_, queue_group="t")
         try:
             yield Running(client=client, server=server, database=database)
         finally:
-            await service.stop(svc, limits_)
+            await endpoint.stop(svc, limits_)
             await the_catalog.close()
             await client.close()
 
 
 async def ask(client: Client, subject: str, payload: dict) -> dict:
     reply = await client.request(subject, json.dumps(payload).encode(), timeout=10)
-    assert not (reply.headers or {}).get(service.ERROR_CODE_HEADER), reply.data
+    assert not (reply.headers or {}).get(micro_request.ERROR_CODE_HEADER), reply.data
     return json.loads(reply.data)
 
 
@@ -224,11 +226,11 @@ async def test_invalid_version_is_a_400(running: Running) -> None:
     reply = await running.client.request(
         ADVISORIES, json.dumps({"ecosystem": "npm", "name": "express", "version": "not a version"}).encode(), timeout=10
     )
-    assert reply.headers[service.ERROR_CODE_HEADER] == "400"
+    assert reply.headers[micro_request.ERROR_CODE_HEADER] == "400"
 
 
 async def test_unknown_range_types_are_undetermined_not_safe(database: db.Database) -> None:
-    await advisories.save(database, osv.parse_record({
+    await store_advisories.save(database, osv.parse_record({
         "id": "TEST-GIT-ONLY", "modified": "2024-01-01T00:00:00Z",
         "affected": [{"package": {"ecosystem": "npm", "name": "left-pad"},
                       "ranges": [{"type": "GIT", "repo": "https://example.invalid/x", "events": [{"introduced": "0"}]}]}],
@@ -245,7 +247,7 @@ async def test_registry_partial_view_does_not_clear_older_versions(database: db.
         advisories=(model.SourceAdvisory(id="PYSEC-0000-1", fixed_in=("2.0.1",)),),
     )
     for advisory in advisories.from_registry(facts):
-        await advisories.save(database, advisory)
+        await store_advisories.save(database, advisory)
     found, _ = await advisories.for_package(database, ecosystem="pypi", name="demo", version="2.0.0")
     assert [a.id for a in found] == ["PYSEC-0000-1"] and found[0].first_fixed == "2.0.1"
     found, undetermined = await advisories.for_package(database, ecosystem="pypi", name="demo", version="1.0.0")

@@ -44,18 +44,10 @@ def test_missed_ticks_while_down_run_once() -> None:
     now = at("2026-12-02T09:00:00")
     last = at("2026-11-28T02:00:00")
     assert DAILY.due(now=now, last_tick=last) == at("2026-12-02T02:00:00")
-    assert DAILY.skipped(now=now, last_tick=last) == 3  # 29th, 30th and 1st folded into one run
 
 
 def test_never_ran_runs_latest_tick() -> None:
     assert DAILY.due(now=at("2026-11-29T05:00:00"), last_tick=None) == at("2026-11-29T02:00:00")
-
-
-def test_ticks_older_than_max_delay_are_skipped() -> None:
-    hourly = schedule.Schedule("0 * * * *")
-    late = at("2026-11-29T05:50:00")
-    assert hourly.due(now=late, last_tick=at("2026-11-29T04:00:00"), max_delay=dt.timedelta(minutes=30)) is None
-    assert hourly.due(now=late, last_tick=at("2026-11-29T04:00:00"), max_delay=dt.timedelta(hours=1)) == at("2026-11-29T05:00:00")
 
 
 def test_invalid_configuration_is_a_clear_error() -> None:

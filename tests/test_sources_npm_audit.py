@@ -9,6 +9,7 @@ import pytest
 import replay
 from centralcloud.core import errors
 from centralcloud.facts import advisories
+from centralcloud.store import advisories as store_advisories
 from centralcloud.store import db
 from centralcloud.sources import http, npm_audit
 
@@ -46,7 +47,7 @@ async def test_bad_shapes_are_bad_responses(server, session, body: bytes) -> Non
 async def test_npm_ranges_match_with_npm_rules(database: db.Database) -> None:
     fixture = replay.fixture_json("npm-audit/bulk.json")
     for item in fixture["express"]:
-        await advisories.save(database, npm_audit.parse("express", item))
+        await store_advisories.save(database, npm_audit.parse("express", item))
     found, undetermined = await advisories.for_package(database, ecosystem="npm", name="express", version="4.19.1")
     assert [a.id for a in found] == ["GHSA-rv95-896h-c2vc", "GHSA-qw6h-vgh9-j6wx"] and undetermined == []
     found, _ = await advisories.for_package(database, ecosystem="npm", name="express", version="4.19.2")

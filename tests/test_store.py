@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from centralcloud.core import model, names
-from centralcloud.store import db
+from centralcloud.store import db, search
 from centralcloud.store import packages as store
 
 T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -100,16 +100,16 @@ async def test_search_ranks_full_matches_and_popularity(database: db.Database) -
         database, facts(name="webby", description="A tool for the web", versions=(version("0.1.0", 1, ()),), keywords=()),
         etag=None, last_modified=None,
     )
-    hits = await store.search(database, query="web framework", ecosystem=None, limit=10)
+    hits = await search.search(database, query="web framework", ecosystem=None, limit=10)
     found = [(h.ecosystem, h.name) for h in hits]
     assert set(found[:2]) == {("pypi", "django"), ("npm", "express")}
     assert found[2] == ("npm", "webby")  # one term only: ranked below full matches
     assert ("npm", "left-pad") not in found
-    only_pypi = await store.search(database, query="web framework", ecosystem="pypi", limit=10)
+    only_pypi = await search.search(database, query="web framework", ecosystem="pypi", limit=10)
     assert [h.name for h in only_pypi] == ["django"]
-    assert await store.search(database, query="!!! ???", ecosystem=None, limit=10) == []
+    assert await search.search(database, query="!!! ???", ecosystem=None, limit=10) == []
     # A typo-free name search finds the package by name.
-    assert (await store.search(database, query="Django", ecosystem=None, limit=1))[0].name == "django"
+    assert (await search.search(database, query="Django", ecosystem=None, limit=1))[0].name == "django"
 
 
 async def test_record_requests_counts(database: db.Database) -> None:
@@ -122,16 +122,16 @@ async def test_record_requests_counts(database: db.Database) -> None:
 
 async def test_prefixes_match_without_extensions(database: db.Database) -> None:
     await store.save_package(database, facts(versions=(version("5.0.0", 1, ()),)), etag=None, last_modified=None)
-    assert [h.name for h in await store.search(database, query="expre", ecosystem=None, limit=5)] == ["express"]
-    assert [h.name for h in await store.search(database, query="minimal framew", ecosystem="npm", limit=5)] == ["express"]
+    assert [h.name for h in await search.search(database, query="expre", ecosystem=None, limit=5)] == ["express"]
+    assert [h.name for h in await search.search(database, query="minimal framew", ecosystem="npm", limit=5)] == ["express"]
 
 
 async def test_typos_match_where_pg_trgm_is_available(database: db.Database) -> None:
     import pytest
 
-    if not await store.enable_fuzzy_search(database):
+    if not await search.enable_fuzzy_search(database):
         pytest.skip("this PostgreSQL server does not ship pg_trgm (the embedded one does not)")
     await store.save_package(database, facts(versions=(version("5.0.0", 1, ()),)), etag=None, last_modified=None)
-    assert await store.search(database, query="exprss", ecosystem=None, limit=5) == []
-    hits = await store.search(database, query="exprss", ecosystem=None, limit=5, fuzzy=True)
+    assert await search.search(database, query="exprss", ecosystem=None, limit=5) == []
+    hits = await search.search(database, query="exprss", ecosystem=None, limit=5, fuzzy=True)
     assert [h.name for h in hits] == ["express"]

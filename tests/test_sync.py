@@ -10,12 +10,14 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
-from centralcloud.facts import cache, catalog
+from centralcloud.core import names
+from centralcloud.facts import advisories, cache, catalog
 from centralcloud.jobs import schedule
 from centralcloud.store import db
 from centralcloud.store import packages as store
 from centralcloud.jobs import runner as sync
 from centralcloud.sources import http, npm
+from centralcloud.wire import subjects
 from replay import Reply, ReplayServer
 
 FAST = http.HttpPolicy(timeout=2, max_attempts=2, backoff_base=0.01, backoff_max=0.05)
@@ -120,7 +122,7 @@ async def test_a_whole_run(world: World) -> None:
 
 
 async def test_explicit_packages_only(world: World) -> None:
-    status = await run_once(world.job(), packages=[sync.names.PackageRef("npm", "lib-d")])
+    status = await run_once(world.job(), packages=[names.PackageRef("npm", "lib-d")])
     assert status["counts"]["npm"]["updated"] == 1 and status["total"] == 1
     assert await world.database.pool.fetchval("SELECT count(*) FROM packages") == 1
 
@@ -177,7 +179,7 @@ async def test_two_replicas_one_scheduled_run(world: World, database_url: str) -
 async def test_a_running_run_is_reported_not_duplicated(world: World) -> None:
     world.registry.add("/lib-d", Reply.json(packument("lib-d"), delay=0.5))
     job = world.job()
-    run_id, started = await job.start(trigger="request", packages=[sync.names.PackageRef("npm", "lib-d")])
+    run_id, started = await job.start(trigger="request", packages=[names.PackageRef("npm", "lib-d")])
     again, started_again = await job.start(trigger="request")
     assert started and not started_again and again == run_id
     await job.wait()
@@ -215,13 +217,13 @@ async def test_advisories_refreshed_by_batch_and_only_when_changed(world: World)
     world.registry.add_handler("/v1/querybatch", batch)
     world.registry.add(f"/v1/vulns/{record['id']}", Reply.json(record))
     async with aiohttp.ClientSession() as session:
-        world.catalog.osv = osv.OsvSource(session=session, base_url=world.registry.url, policy=FAST)
+        world.catalog.checks.osv = osv.OsvSource(session=session, base_url=world.registry.url, policy=FAST)
         for _ in range(2):
-            await run_once(world.job(), packages=[sync.names.PackageRef("npm", "lib-d")])
-        world.catalog.osv = None
+            await run_once(world.job(), packages=[names.PackageRef("npm", "lib-d")])
+        world.catalog.checks.osv = None
     assert len(world.registry.received("/v1/querybatch")) == 2
     assert len(world.registry.received(f"/v1/vulns/{record['id']}")) == 1  # unchanged the second time
-    found, _ = await sync.advisories.for_package(world.database, ecosystem="npm", name="lib-d", version="1.0.0")
+    found, _ = await advisories.for_package(world.database, ecosystem="npm", name="lib-d", version="1.0.0")
     assert [a.id for a in found] == [record["id"]]
     checked = await world.database.pool.fetchval("SELECT advisories_synced_at FROM packages WHERE name = 'lib-d'")
     assert checked is not None
@@ -236,9 +238,9 @@ async def test_github_down_costs_three_tries_not_the_run(world: World) -> None:
         world.registry.add(f"/repo-{i}", Reply.json(doc))
         world.registry.add(f"/repos/example/repo-{i}", Reply(status=502, body=b"bad gateway"))
     async with aiohttp.ClientSession() as session:
-        world.catalog.github = github.GithubSource(session=session, base_url=world.registry.url, policy=FAST)
-        status = await run_once(world.job(), packages=[sync.names.PackageRef("npm", f"repo-{i}") for i in range(6)])
-        world.catalog.github = None
+        world.catalog.repositories.github = github.GithubSource(session=session, base_url=world.registry.url, policy=FAST)
+        status = await run_once(world.job(), packages=[names.PackageRef("npm", f"repo-{i}") for i in range(6)])
+        world.catalog.repositories.github = None
     assert status["state"] == "succeeded"
     assert status["counts"]["npm"]["updated"] == 6
     assert status["counts"]["github"] == {"checked": 3, "unchanged": 0, "updated": 0, "failed": 3}
@@ -247,11 +249,11 @@ async def test_github_down_costs_three_tries_not_the_run(world: World) -> None:
 
 async def test_scores_count_how_fast_advisories_were_fixed(world: World) -> None:
     from centralcloud.core import model
-    from centralcloud.facts import advisories
+    from centralcloud.store import advisories as store_advisories
 
     job = world.job()
-    await run_once(job, packages=[sync.names.PackageRef("npm", "lib-d")])  # lib-d 1.0.0 published 2026-06-01
-    await advisories.save(world.database, model.Advisory(
+    await run_once(job, packages=[names.PackageRef("npm", "lib-d")])  # lib-d 1.0.0 published 2026-06-01
+    await store_advisories.save(world.database, model.Advisory(
         id="GHSA-test-fast", published=dt.datetime(2026, 5, 21, tzinfo=dt.timezone.utc),
         affected=(model.AffectedPackage(ecosystem="npm", name="lib-d", ranges=(
             model.AffectedRange(type="SEMVER", events=({"introduced": "0"}, {"fixed": "1.0.0"})),)),),
@@ -276,10 +278,10 @@ async def test_after_a_run_every_replica_drops_its_cache(world: World, nats_url:
     await other.set("pkg:npm:lib-d:1000", b"stale")
     client = await nats.connect(nats_url)
     try:
-        subscription = await client.subscribe(sync.INVALIDATE_SUBJECT, cb=app._invalidator(replica))
+        subscription = await client.subscribe(subjects.CACHE_INVALIDATE.name, cb=app._invalidator(replica))
         await client.flush()
         job = sync.SyncJob(database=world.database, the_catalog=world.catalog, options=sync.Options(), publish=client.publish)
-        await run_once(job, packages=[sync.names.PackageRef("npm", "lib-d")])
+        await run_once(job, packages=[names.PackageRef("npm", "lib-d")])
         for _ in range(50):
             if await other.get("pkg:npm:lib-d:1000") is None:
                 break

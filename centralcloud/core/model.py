@@ -11,8 +11,6 @@ from typing import Literal
 
 import msgspec
 
-ECOSYSTEMS: tuple[str, ...] = ("npm", "cargo", "hex", "pypi")
-
 DependencyKind = Literal["runtime", "dev", "optional", "peer", "build"]
 
 

@@ -7,28 +7,11 @@ A name is checked here before any URL is built from it, so nothing like
 from __future__ import annotations
 
 import functools
-import re
 
 import msgspec
 from packageurl import PackageURL
 
-from centralcloud.core import errors, model
-
-# npm: lower-case for new packages, but legacy names keep capitals (JSONStream) and the
-# registry is case-sensitive, so case is preserved; the character set is the URL-safe one
-# npm's own validator allows.
-_NPM_PART = r"[A-Za-z0-9~-][A-Za-z0-9._~-]*"
-_NPM = re.compile(rf"^(?:@{_NPM_PART}/)?{_NPM_PART}$")
-# PEP 508 / core metadata "Name" field.
-_PYPI = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
-# crates.io: ASCII alphanumerics, - and _, starting with a letter, at most 64 characters.
-_CARGO = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-# hex.pm: lower-case letter first, then lower-case letters, digits and _.
-_HEX = re.compile(r"^[a-z][a-z0-9_]*$")
-
-_MAX_LENGTH = {"npm": 214, "pypi": 200, "cargo": 64, "hex": 100}
-
-ALIASES = {"crates.io": "cargo", "crates": "cargo", "hex.pm": "hex", "node": "npm"}
+from centralcloud.core import ecosystems, errors
 
 
 class PackageRef(msgspec.Struct, frozen=True):
@@ -47,14 +30,13 @@ def ecosystem(value: str) -> str:
     """Return the canonical ecosystem name or raise UnknownEcosystem."""
     if not isinstance(value, str):
         raise errors.UnknownEcosystem("ecosystem must be a string")
-    key = value.strip().lower()
-    key = ALIASES.get(key, key)
-    if key not in model.ECOSYSTEMS:
+    found = ecosystems.find(value)
+    if found is None:
         raise errors.UnknownEcosystem(
-            f"unknown ecosystem {value!r}; expected one of {', '.join(model.ECOSYSTEMS)}",
+            f"unknown ecosystem {value!r}; expected one of {', '.join(ecosystems.KEYS)}",
             ecosystem=value,
         )
-    return key
+    return found.key
 
 
 def normalize(ecosystem_name: str, name: str) -> str:
@@ -67,29 +49,20 @@ def normalize(ecosystem_name: str, name: str) -> str:
 # Cached: a sync maps the name of every dependency of every version it reads.
 @functools.lru_cache(maxsize=65536)
 def _normalize(ecosystem_name: str, name: str) -> str:
-    eco = ecosystem(ecosystem_name)
+    eco = ecosystems.get(ecosystem(ecosystem_name))
     if not name:
-        raise errors.InvalidName("package name must be a non-empty string", ecosystem=eco)
-    if len(name) > _MAX_LENGTH[eco]:
+        raise errors.InvalidName("package name must be a non-empty string", ecosystem=eco.key)
+    if len(name) > eco.max_name_length:
         raise errors.InvalidName(
-            f"{eco} package names are at most {_MAX_LENGTH[eco]} characters", ecosystem=eco
+            f"{eco.key} package names are at most {eco.max_name_length} characters", ecosystem=eco.key
         )
-    if eco == "npm":
-        if not _NPM.match(name) or name.split("/")[-1].startswith((".", "_")):
-            raise errors.InvalidName(f"{name!r} is not a valid npm package name", ecosystem=eco, name=name)
-        return name
-    if eco == "pypi":
-        if not _PYPI.match(name):
-            raise errors.InvalidName(f"{name!r} is not a valid PyPI project name", ecosystem=eco, name=name)
-        return re.sub(r"[-_.]+", "-", name).lower()
-    if eco == "cargo":
-        if not _CARGO.match(name):
-            raise errors.InvalidName(f"{name!r} is not a valid crate name", ecosystem=eco, name=name)
-        return name.lower()
-    lowered = name.lower()
-    if not _HEX.match(lowered):
-        raise errors.InvalidName(f"{name!r} is not a valid Hex package name", ecosystem=eco, name=name)
-    return lowered
+    # The whole exact input must match: no trailing newline, no characters that only
+    # become ASCII after Unicode case folding (the registries allow ASCII names only).
+    if not eco.valid_name(name) or (eco.key == "npm" and name.split("/")[-1].startswith((".", "_"))):
+        raise errors.InvalidName(
+            f"{name!r} is not a valid {eco.label} package name", ecosystem=eco.key, name=name, rule=eco.name_rule
+        )
+    return eco.normalize(name)
 
 
 def parse_purl(value: str) -> PackageRef:

@@ -21,59 +21,13 @@ import msgspec
 
 from centralcloud import versions
 from centralcloud.core import errors, model
+from centralcloud.store import advisories as store_advisories
 from centralcloud.store import db
 from centralcloud.wire import messages
 
-# Higher wins when several sources describe one advisory's effect on one package.
-SOURCE_RANK = {"osv": 2, "import": 2, "npm": 1, "pypi": 1}
 EVALUATED_RANGE_TYPES = {"SEMVER", "ECOSYSTEM", "NPM_RANGE"}
 SEVERITY_ORDER = {"critical": 4, "high": 3, "medium": 2, "moderate": 2, "low": 1, "none": 0}
-
-
-async def save(database: db.Database, advisory: model.Advisory) -> str:
-    """Store or merge one advisory; returns the id it is stored under."""
-    ids = [advisory.id, *advisory.aliases]
-    async with database.transaction() as tx:
-        existing = await tx.fetchrow("find_advisory", ids)
-        canonical = existing["id"] if existing else advisory.id
-        rank = SOURCE_RANK.get(advisory.source, 0)
-        better_known = existing is not None and any(SOURCE_RANK.get(s, 0) > rank for s in existing["sources"])
-        await tx.execute(
-            "upsert_advisory",
-            canonical,
-            advisory.summary,
-            advisory.details,
-            advisory.severity_vector,
-            advisory.severity_score,
-            advisory.severity,
-            model.utc(advisory.published),
-            model.utc(advisory.modified),
-            model.utc(advisory.withdrawn),
-            list(advisory.references),
-            advisory.source,
-            better_known,
-        )
-        await tx.execute("insert_aliases", canonical, [i for i in ids if i != canonical])
-        affected = advisory.affected
-        if affected:
-            await tx.execute(
-                "delete_affected_from_source",
-                canonical,
-                advisory.source,
-                [a.ecosystem for a in affected],
-                [a.name for a in affected],
-            )
-            await tx.execute(
-                "insert_affected",
-                canonical,
-                advisory.source,
-                [a.ecosystem for a in affected],
-                [a.name for a in affected],
-                [msgspec.json.encode(a.ranges).decode() for a in affected],
-                [",".join(a.versions) for a in affected],
-                [",".join(a.flags) for a in affected],
-            )
-    return canonical
+SOURCE_RANK = store_advisories.SOURCE_RANK
 
 
 def from_registry(facts: model.PackageFacts) -> list[model.Advisory]:
@@ -254,7 +208,7 @@ async def for_package(
     scheme = versions.scheme(ecosystem)
     if version is not None and not scheme.is_valid(version):
         raise errors.BadRequest(f"{version!r} is not a valid {ecosystem} version", version=version)
-    rows = await database.fetch("package_advisories", ecosystem, name)
+    rows = await store_advisories.for_package(database, ecosystem=ecosystem, name=name)
     grouped: dict[str, list[_Entry]] = defaultdict(list)
     facts: dict[str, Any] = {}
     for row in rows:
@@ -278,7 +232,3 @@ async def for_package(
             undetermined.append(messages.Undetermined(id=advisory_id, aliases=list(row["aliases"]), reason=problem))
     found.sort(key=_severity_key)
     return found, undetermined
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Mapping
 from typing import Literal
 
 import msgspec
 
 from centralcloud.core import errors, names
-from centralcloud.facts import advisories, cache
-from centralcloud.store import db
-from centralcloud.wire import messages
+from centralcloud.facts import advisories, advisory_checks, cache, repositories
+from centralcloud.sources import base, github, npm_audit, osv
+from centralcloud.store import advisories as store_advisories
+from centralcloud.store import db, search
 from centralcloud.store import packages as store
-from centralcloud.sources import base, github, npm_audit, osv, repository_urls
+from centralcloud.store import repositories as store_repositories
+from centralcloud.wire import messages
 
 logger = logging.getLogger(__name__)
 
@@ -39,23 +40,21 @@ class Catalog:
         github_source: github.GithubSource | None = None,
         osv_source: osv.OsvSource | None = None,
         npm_audit_source: npm_audit.NpmAuditSource | None = None,
-        advisories_max_age: float = 6 * 3600,
     ) -> None:
         self.database = database
         self.sources = sources
         self.cache = read_cache
         self.request_timeout = request_timeout
-        self.github = github_source
-        self.osv = osv_source
-        self.npm_audit = npm_audit_source
-        self.advisories_max_age = advisories_max_age
-        self.source_rest = 60.0
-        """Seconds an advisory source that failed is not asked again by on-demand answers."""
+        self.checks = advisory_checks.AdvisoryChecks(
+            database=database, read_cache=read_cache, osv_source=osv_source, npm_audit_source=npm_audit_source
+        )
+        """Advisory sources and the advisories answer."""
+        self.repositories = repositories.RepositoryFacts(database=database, github_source=github_source)
+        """GitHub facts, fetched in the background after a package's first fetch."""
         self.fuzzy_search = False
         """Typo-tolerant name matching (pg_trgm), switched on by the app where the server has it."""
-        self._down: dict[str, tuple[float, str]] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future[RefreshOutcome]] = {}
-        self._background: set[asyncio.Task[RefreshOutcome]] = set()
+        self._background: set[asyncio.Task[object]] = set()
         self._encoder = msgspec.json.Encoder()
 
     def source(self, ecosystem: str) -> base.Source:
@@ -117,12 +116,12 @@ class Catalog:
         result = await source.fetch(ref.name, etag=etag, last_modified=last_modified)
         if result.package is None:
             if touch:
-                await store.touch(self.database, ecosystem=ref.ecosystem, name=ref.name)
+                await store.touch(self.database, [(ref.ecosystem, ref.name)])
             return "unchanged"
         facts = result.package
         await store.save_package(self.database, facts, etag=result.etag, last_modified=result.last_modified)
         for advisory in advisories.from_registry(facts):
-            await advisories.save(self.database, advisory)
+            await store_advisories.save(self.database, advisory)
         await self.cache.invalidate_package(ref.ecosystem, ref.name)
         logger.debug(
             "stored %s/%s", ref.ecosystem, ref.name,
@@ -130,121 +129,11 @@ class Catalog:
         )
         return "updated"
 
-    async def refresh_repository(self, url: str) -> str | None:
-        """Fetch GitHub facts for a repository URL and link packages to them; failures only log."""
-        if self.github is None or github.parse_github_url(url) is None:
-            return None
-        normalized = repository_urls.normalize_repository_url(url) or url
-        row = await self.database.fetchrow("repository_validator", normalized)
-        try:
-            facts, etag = await self.github.fetch_repository(normalized, etag=row["etag"] if row else None)
-        except errors.CentralCloudError as err:
-            logger.info("repository %s not refreshed: %s", normalized, err.message,
-                        extra={"action": "refresh_repository", "source": "github"})
-            return "failed"
-        if facts is None:
-            repository_id = await self.database.fetchval("touch_repository", normalized)
-            outcome = "unchanged"
-        else:
-            repository_id = await store.save_repository(self.database, facts, etag=etag, url=normalized)
-            outcome = "updated"
-        if repository_id is not None:
-            await self.database.execute("link_repository", repository_id, url)
-        return outcome
-
-    async def refresh_advisories(self, ref: names.PackageRef) -> tuple[list[str], bool]:
-        """Ask every advisory source about one package and store what they say.
-
-        Returns the warnings and whether OSV answered.
-
-        The package counts as checked when OSV answered; the npm registry's own advisories
-        add to OSV's but do not replace it.
-        """
-        warnings: list[str] = []
-        checked = False
-        if self.osv is None:
-            warnings.append("no OSV source configured: only registry and imported advisories are known")
-        elif (resting := self._resting("osv")) is not None:
-            warnings.append(resting)
-        else:
-            try:
-                for advisory in await self.osv.query(ref.ecosystem, ref.name):
-                    await advisories.save(self.database, advisory)
-                checked = True
-            except errors.SourceError as err:
-                self._failed_source("osv", err)
-                warnings.append(f"osv: {err.message}")
-        if ref.ecosystem == "npm" and self.npm_audit is not None:
-            if (resting := self._resting("npm-audit")) is not None:
-                warnings.append(resting)
-            else:
-                try:
-                    await self.refresh_npm_audit([ref.name])
-                except errors.SourceError as err:
-                    self._failed_source("npm-audit", err)
-                    warnings.append(f"npm advisories: {err.message}")
-        if checked:
-            await self.database.execute("mark_advisories_synced", ref.ecosystem, ref.name)
-        await self.cache.invalidate_package(ref.ecosystem, ref.name)
-        return warnings, checked
-
-    def _failed_source(self, source: str, err: errors.SourceError) -> None:
-        # An advisory source that just failed is left alone for a while, so that every
-        # question does not wait for its retries again (offline and air-gapped deployments).
-        self._down[source] = (time.monotonic() + self.source_rest, err.message)
-
-    def _resting(self, source: str) -> str | None:
-        until, reason = self._down.get(source, (0.0, ""))
-        left = until - time.monotonic()
-        if left <= 0:
-            return None
-        return f"{source}: not asked again for {left:.0f}s after it failed ({reason})"
-
-    async def refresh_npm_audit(self, package_names: list[str]) -> int:
-        """The npm registry's advisories for every stored version of the given npm packages."""
-        if self.npm_audit is None or not package_names:
-            return 0
-        rows = await self.database.fetch("version_numbers", "npm", package_names)
-        found = await self.npm_audit.bulk({row["name"]: list(row["numbers"]) for row in rows})
-        for advisory in found:
-            await advisories.save(self.database, advisory)
-        return len(found)
-
     async def advisories(self, ref: names.PackageRef, *, version: str | None) -> messages.AdvisoriesReply:
-        state = await self.database.fetchrow("package_advisory_state", ref.ecosystem, ref.name)
-        if state is None:
+        """The advisories answer; a package not yet stored is fetched first."""
+        if await store_advisories.state(self.database, ecosystem=ref.ecosystem, name=ref.name) is None:
             await self._fetch_on_demand(ref)
-            state = await self.database.fetchrow("package_advisory_state", ref.ecosystem, ref.name)
-            if state is None:
-                raise errors.NotFound(f"{ref.ecosystem} package {ref.name!r} was not found", purl=ref.purl)
-        warnings: list[str] = []
-        checked_at = state["advisories_synced_at"]
-        stale = checked_at is None or (advisories.utcnow() - checked_at).total_seconds() > self.advisories_max_age
-        if stale:
-            try:
-                problems, checked = await asyncio.wait_for(self.refresh_advisories(ref), self.request_timeout)
-                warnings += [f"{problem}; answered from stored advisories" for problem in problems]
-                if checked:
-                    checked_at = advisories.utcnow()
-            except TimeoutError:
-                warnings.append(f"advisory sources gave no answer within {self.request_timeout:g}s; answered from stored advisories")
-        found, undetermined = await advisories.for_package(
-            self.database, ecosystem=ref.ecosystem, name=ref.name, version=version
-        )
-        affected: bool | None = None
-        if version is not None:
-            affected = True if found else (None if undetermined else False)
-        return messages.AdvisoriesReply(
-            ecosystem=ref.ecosystem,
-            name=ref.name,
-            purl=names.to_purl(ref.ecosystem, ref.name, version),
-            version=version,
-            affected=affected,
-            advisories=found,
-            undetermined=undetermined,
-            checked_at=checked_at,
-            warnings=warnings,
-        )
+        return await self.checks.answer(ref, version=version, timeout=self.request_timeout)
 
     async def get(self, ref: names.PackageRef, *, max_versions: int) -> bytes:
         """The encoded PackageReply for one package."""
@@ -290,17 +179,17 @@ class Catalog:
             ) from None
         await store.record_requests(self.database, [ref], origin="on_demand")
         # Repository facts follow in the background: an answer never waits for GitHub.
-        url = await self.database.fetchval("package_repository_url", ref.ecosystem, ref.name)
-        if url and self.github is not None:
+        url = await store_repositories.package_url(self.database, ecosystem=ref.ecosystem, name=ref.name)
+        if url and self.repositories.github is not None:
             follow_up = asyncio.ensure_future(self._repository_then_forget(ref, url))
             self._background.add(follow_up)
             follow_up.add_done_callback(self._background.discard)
 
     async def _repository_then_forget(self, ref: names.PackageRef, url: str) -> None:
-        if await self.refresh_repository(url) == "updated":
+        if await self.repositories.refresh(url) == "updated":
             await self.cache.invalidate_package(ref.ecosystem, ref.name)
 
-    def _settled(self, task: asyncio.Task[RefreshOutcome]) -> None:
+    def _settled(self, task: asyncio.Task[object]) -> None:
         self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
             err = task.exception()
@@ -314,11 +203,11 @@ class Catalog:
             await asyncio.wait(set(self._background), timeout=5)
 
     async def search(self, *, query: str, ecosystem: str | None, limit: int) -> bytes:
-        key = f"{cache.SEARCH}{ecosystem or '*'}:{limit}:{' '.join(store.query_terms(query))}"
+        key = f"{cache.SEARCH}{ecosystem or '*'}:{limit}:{' '.join(search.query_terms(query))}"
         cached = await self.cache.get(key)
         if cached is not None:
             return cached
-        hits = await store.search(
+        hits = await search.search(
             self.database, query=query, ecosystem=ecosystem, limit=limit, fuzzy=self.fuzzy_search
         )
         encoded = self._encoder.encode(messages.SearchReply(query=query, hits=hits))

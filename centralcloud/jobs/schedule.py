@@ -1,6 +1,6 @@
 """When the scheduled sync runs: pure functions of a timestamp around croniter.
 
-The loop that uses them (`centralcloud.sync`) only sleeps until `next_tick` and asks
+The loop that uses them (`centralcloud.jobs.runner`) only sleeps until `next_tick` and asks
 `due`; every decision is here and is tested with fixed timestamps.
 """
 
@@ -11,7 +11,7 @@ import zoneinfo
 
 import croniter
 
-from centralcloud.core import errors
+from centralcloud.core import clock, errors
 
 
 class Schedule:
@@ -28,45 +28,22 @@ class Schedule:
 
     def next_tick(self, after: dt.datetime) -> dt.datetime:
         """The first tick strictly after `after` (an aware datetime), in UTC."""
-        local = _aware(after).astimezone(self.zone)
+        local = clock.aware(after).astimezone(self.zone)
         return croniter.croniter(self.expression, local).get_next(dt.datetime).astimezone(dt.timezone.utc)
 
     def previous_tick(self, at: dt.datetime) -> dt.datetime:
         """The last tick at or before `at`, in UTC."""
-        local = _aware(at).astimezone(self.zone)
+        local = clock.aware(at).astimezone(self.zone)
         probe = croniter.croniter(self.expression, local + dt.timedelta(seconds=1))
         return probe.get_prev(dt.datetime).astimezone(dt.timezone.utc)
 
-    def due(
-        self, *, now: dt.datetime, last_tick: dt.datetime | None, max_delay: dt.timedelta | None = None
-    ) -> dt.datetime | None:
+    def due(self, *, now: dt.datetime, last_tick: dt.datetime | None) -> dt.datetime | None:
         """The tick to run now, or None.
 
         `last_tick` is the tick of the last scheduled run (None: never ran). Missed ticks are
-        coalesced into one run for the most recent of them; a tick older than `max_delay`
-        is skipped, since the next one will come soon enough.
+        coalesced into one run for the most recent of them.
         """
         tick = self.previous_tick(now)
-        if last_tick is not None and tick <= _aware(last_tick):
-            return None
-        if max_delay is not None and _aware(now) - tick > max_delay:
+        if last_tick is not None and tick <= clock.aware(last_tick):
             return None
         return tick
-
-    def skipped(self, *, now: dt.datetime, last_tick: dt.datetime | None, limit: int = 1000) -> int:
-        """How many ticks between `last_tick` and the one `due` returns were coalesced away."""
-        if last_tick is None:
-            return 0
-        count = 0
-        cursor = croniter.croniter(self.expression, _aware(last_tick).astimezone(self.zone))
-        latest = self.previous_tick(now)
-        while count < limit:
-            tick = cursor.get_next(dt.datetime).astimezone(dt.timezone.utc)
-            if tick >= latest:
-                break
-            count += 1
-        return count
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)

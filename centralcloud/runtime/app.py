@@ -21,14 +21,15 @@ import nats
 
 from centralcloud import __version__
 from centralcloud.core import errors
-from centralcloud.edge import service
-from centralcloud.facts import advisories, cache, catalog
+from centralcloud.edge import endpoint, handlers
+from centralcloud.facts import cache, catalog
+from centralcloud.jobs import runner as sync
 from centralcloud.jobs import schedule
 from centralcloud.runtime import config, embedded_nats, embedded_postgres
-from centralcloud.store import db, migrations
-from centralcloud.store import packages as store
-from centralcloud.jobs import runner as sync
 from centralcloud.sources import base, cargo, github, hex as hexpm, http, npm, npm_audit, osv, pypi, registries
+from centralcloud.store import advisories as store_advisories
+from centralcloud.store import db, migrations, search
+from centralcloud.wire import subjects
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ async def run(
             ),
         )
         stack.push_async_callback(the_catalog.close)
-        the_catalog.fuzzy_search = await store.enable_fuzzy_search(database)
+        the_catalog.fuzzy_search = await search.enable_fuzzy_search(database)
         if not the_catalog.fuzzy_search:
             logger.info("pg_trgm is not available: search matches words and prefixes, not typos", extra={"action": "start"})
 
@@ -153,18 +154,17 @@ async def run(
             publish=client.publish,
         )
         stack.push_async_callback(job.close)
-        invalidations = await client.subscribe(sync.INVALIDATE_SUBJECT, cb=_invalidator(the_catalog))
+        invalidations = await client.subscribe(subjects.CACHE_INVALIDATE.name, cb=_invalidator(the_catalog))
         stack.push_async_callback(invalidations.unsubscribe)
         if settings.sync_enabled:
             scheduler = asyncio.create_task(job.scheduler(plan, stop))
             stack.push_async_callback(_cancel, scheduler)
 
-        limits = service.Limits(max_request_bytes=settings.max_request_bytes, max_concurrency=settings.max_concurrency)
-        handlers = service.Handlers(the_catalog, job)
-        the_service = await service.start(
-            client, handlers=handlers.table(), limits=limits, queue_group=settings.queue_group
+        limits = endpoint.Limits(max_request_bytes=settings.max_request_bytes, max_concurrency=settings.max_concurrency)
+        the_service = await endpoint.start(
+            client, handlers=handlers.Handlers(the_catalog, job).table(), limits=limits, queue_group=settings.queue_group
         )
-        stack.push_async_callback(service.stop, the_service, limits)
+        stack.push_async_callback(endpoint.stop, the_service, limits)
         logger.info(
             "centralcloud %s serving on %s (sources: %s)", __version__, nats_url, ", ".join(sorted(sources)) or "none",
             extra={"action": "serve"},
@@ -247,5 +247,5 @@ async def import_advisories(settings: config.Settings, path: str) -> osv.ImportR
     report = osv.ImportReport()
     async with local_database(settings) as database:
         for advisory in osv.iter_export(path, report=report, source="import"):
-            await advisories.save(database, advisory)
+            await store_advisories.save(database, advisory)
     return report

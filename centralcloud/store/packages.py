@@ -6,12 +6,11 @@ reader or a crash never sees it half-written.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 import msgspec
 
-from centralcloud.core import errors, model, names
+from centralcloud.core import clock, model, names
 from centralcloud.store import db
 from centralcloud.wire import messages
 
@@ -58,7 +57,7 @@ async def save_package(
         etag,
         last_modified,
         [v.number for v in versions],
-        [model.utc(v.published_at) for v in versions],
+        [clock.aware(v.published_at) for v in versions],
         [v.prerelease for v in versions],
         [v.yanked for v in versions],
         [v.yanked_reason for v in versions],
@@ -80,16 +79,25 @@ def _decode_dependencies(value: object) -> list[model.Dependency]:
 _KIND_ORDER = {"runtime": 0, "peer": 1, "optional": 2, "build": 3, "dev": 4}
 
 
-async def touch(database: db.Database, *, ecosystem: str, name: str) -> None:
-    await database.execute("touch_packages", [ecosystem], [name])
+async def touch(database: db.Executor, refs: Iterable[tuple[str, str]]) -> None:
+    """Mark packages checked and unchanged (a 304 from their registry)."""
+    refs = list(refs)
+    if refs:
+        await database.execute("touch_packages", [e for e, _ in refs], [n for _, n in refs])
 
 
 async def validators(database: db.Database, *, ecosystem: str, name: str) -> tuple[str | None, str | None] | None:
     """(etag, last_modified) for a stored package, or None when it is not stored."""
-    row = await database.fetchrow("validators_many", [ecosystem], [name])
-    if row is None:
-        return None
-    return row["etag"], row["last_modified"]
+    return (await validators_many(database, [(ecosystem, name)])).get((ecosystem, name))
+
+
+async def validators_many(
+    database: db.Executor, refs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[str | None, str | None]]:
+    """(etag, last_modified) of every stored package among `refs`."""
+    refs = list(refs)
+    rows = await database.fetch("validators_many", [e for e, _ in refs], [n for _, n in refs])
+    return {(row["ecosystem"], row["name"]): (row["etag"], row["last_modified"]) for row in rows}
 
 
 async def load_package(
@@ -165,83 +173,9 @@ async def load_package(
     )
 
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-
-
-def query_terms(text: str) -> list[str]:
-    """The words of a search query, safe to join into tsquery syntax."""
-    return [word.lower() for word in _WORD.findall(text)][:16]
-
-
-async def search(
-    database: db.Database, *, query: str, ecosystem: str | None, limit: int, fuzzy: bool = False
-) -> list[messages.SearchHit]:
-    """Full-text matches (every word also as a prefix, so "djang" finds django); with `fuzzy`
-    (pg_trgm installed), names within a typo or two fill the remaining places."""
-    terms = query_terms(query)
-    if not terms:
-        return []
-    prefixed = [f"{term}:*" for term in terms]
-    rows = list(await database.fetch("search_packages", " | ".join(prefixed), " & ".join(terms), ecosystem, limit))
-    if fuzzy and len(rows) < limit:
-        seen = {(row["ecosystem"], row["name"]) for row in rows}
-        extra = await database.fetch("search_packages_fuzzy", " ".join(terms), ecosystem, limit)
-        rows += [row for row in extra if (row["ecosystem"], row["name"]) not in seen][: limit - len(rows)]
-    return [
-        messages.SearchHit(
-            ecosystem=row["ecosystem"],
-            name=row["name"],
-            purl=names.to_purl(row["ecosystem"], row["name"]),
-            description=row["description"],
-            latest_version=row["latest_version"],
-            licenses=list(row["licenses"]),
-            repository_url=row["repository_url"],
-            downloads=row["downloads"],
-            stars=row["stars"],
-            deprecated=row["deprecated"],
-            score=round(float(row["rank"]), 6),
-        )
-        for row in rows
-    ]
-
-
-async def enable_fuzzy_search(database: db.Database) -> bool:
-    """Install pg_trgm where the server offers it and we may; True when typo matching is available."""
-    if await database.fetchval("trigram_installed"):
-        return True
-    if not await database.fetchval("trigram_available"):
-        return False
-    try:
-        await database.execute("install_trigram")
-    except errors.DatabaseError:
-        return False  # e.g. not allowed to create extensions: search works without typo matching
-    return bool(await database.fetchval("trigram_installed"))
-
-
 async def record_requests(database: db.Database, refs: Iterable[names.PackageRef], *, origin: str) -> None:
     refs = list(refs)
     if refs:
         await database.execute(
             "record_requests", [r.ecosystem for r in refs], [r.name for r in refs], origin
         )
-
-
-async def save_repository(database: db.Database, facts: model.RepositoryFacts, *, etag: str | None, url: str) -> int:
-    return await database.fetchval(
-        "upsert_repository",
-        url,
-        facts.host,
-        facts.owner,
-        facts.name,
-        facts.description,
-        facts.stars,
-        facts.forks,
-        facts.open_issues,
-        model.utc(facts.pushed_at),
-        facts.archived,
-        facts.disabled,
-        facts.license,
-        list(facts.topics),
-        facts.default_branch,
-        etag,
-    )

@@ -1,0 +1,81 @@
+"""Phase: refresh the packages in use (or the ones asked for) from their registries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from centralcloud.core import errors, names
+from centralcloud.jobs import progress as run_progress
+from centralcloud.store import packages as store
+from centralcloud.store import runs
+
+logger = logging.getLogger(__name__)
+
+NAME = "syncing"
+_VALIDATOR_CHUNK = 5000
+_TOUCH_BATCH = 500
+
+
+async def run(job: run_progress.Run) -> None:
+    """The asked-for packages; otherwise everything in use, a dependency level at a time."""
+    if job.packages:
+        await sync(job, job.packages)
+        return
+    seen: set[tuple[str, str]] = set()
+    for _ in range(job.options.depth + 1):
+        due = await runs.due_packages(
+            job.database,
+            depth=job.options.depth,
+            synced_before=job.started_at,
+            requested_since=job.clock() - job.options.retention,
+        )
+        fresh = [names.PackageRef(eco, name) for eco, name in due if (eco, name) not in seen]
+        if not fresh:
+            break
+        seen.update((ref.ecosystem, ref.name) for ref in fresh)
+        await sync(job, fresh)
+
+
+async def sync(job: run_progress.Run, refs: list[names.PackageRef]) -> None:
+    """Fetch each package conditionally, within its ecosystem's concurrency; one failure never
+    fails the run. Unchanged packages are marked in bulk."""
+    progress = job.progress
+    progress.total += len(refs)
+    gates = {eco: asyncio.Semaphore(n) for eco, n in job.options.concurrency.items()}
+    known: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+    for start in range(0, len(refs), _VALIDATOR_CHUNK):
+        chunk = refs[start : start + _VALIDATOR_CHUNK]
+        known.update(await store.validators_many(job.database, [(r.ecosystem, r.name) for r in chunk]))
+    unchanged: list[tuple[str, str]] = []
+
+    async def flush() -> None:
+        batch, unchanged[:] = list(unchanged), []
+        await store.touch(job.database, batch)
+
+    async def one(ref: names.PackageRef) -> None:
+        gate = gates.setdefault(ref.ecosystem, asyncio.Semaphore(4))
+        async with gate:
+            try:
+                outcome = await job.catalog.refresh(
+                    ref, conditional=True, validators=known.get((ref.ecosystem, ref.name), (None, None)), touch=False,
+                )
+            except errors.CentralCloudError as err:
+                await job.failed(ref, source=str(err.details.get("source", ref.ecosystem)), reason=err.message)
+                return
+            except Exception as err:  # isolation: one package never fails the run
+                logger.exception("sync of %s/%s crashed", ref.ecosystem, ref.name, extra={"action": "sync"})
+                await job.failed(ref, source=ref.ecosystem, reason=f"internal error: {type(err).__name__}: {err}")
+                return
+        progress.counts[ref.ecosystem].add(outcome)
+        if outcome == "unchanged":
+            unchanged.append((ref.ecosystem, ref.name))
+            if len(unchanged) >= _TOUCH_BATCH:
+                await flush()
+        progress.succeeded.append(ref)
+
+    try:
+        await asyncio.gather(*(one(ref) for ref in refs))
+    finally:
+        # Also when cancelled: what was found unchanged is not checked again on resume.
+        await asyncio.shield(flush())
