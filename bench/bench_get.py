@@ -27,10 +27,11 @@ import time
 import aiohttp
 import aiohttp.web
 import nats
+from nats.micro import request as micro_request
 from nats.micro import service as micro
 
 import servers
-from centralcloud.edge import service
+from centralcloud.edge import endpoint, handlers
 from centralcloud.facts import cache, catalog
 from centralcloud.sources import http, npm
 
@@ -66,7 +67,7 @@ async def drive(url: str, subject: str, payload: bytes, *, requests: int, concur
             started = time.perf_counter()
             reply = await client.request(subject, payload, timeout=30)
             latencies.append(time.perf_counter() - started)
-            if reply.headers and reply.headers.get(service.ERROR_CODE_HEADER):
+            if reply.headers and reply.headers.get(micro_request.ERROR_CODE_HEADER):
                 raise RuntimeError(f"error reply: {reply.data[:200]!r}")
 
     started = time.perf_counter()
@@ -105,9 +106,9 @@ async def main(requests: int, concurrency: int) -> None:
         )
         client = await nats.connect(nats_url)
         stack.push_async_callback(client.close)
-        limits = service.Limits(max_concurrency=concurrency)
-        svc = await service.start(client, handlers=service.Handlers(the_catalog).table(), limits=limits, queue_group="bench")
-        stack.push_async_callback(service.stop, svc, limits)
+        limits = endpoint.Limits(max_concurrency=concurrency)
+        svc = await endpoint.start(client, handlers=handlers.Handlers(the_catalog).table(), limits=limits, queue_group="bench")
+        stack.push_async_callback(endpoint.stop, svc, limits)
 
         noop_reply = b'{"ok":true}'
 
@@ -122,7 +123,7 @@ async def main(requests: int, concurrency: int) -> None:
 
         payload = json.dumps({"ecosystem": "npm", "name": "express", "max_versions": 20}).encode()
         warm = await client.request("centralcloud.packages.get", payload, timeout=30)
-        assert not (warm.headers or {}).get(service.ERROR_CODE_HEADER), warm.data
+        assert not (warm.headers or {}).get(micro_request.ERROR_CODE_HEADER), warm.data
         reply_size = len(warm.data)
 
         print(f"requests per scenario: {requests}, concurrent requesters: {concurrency}, reply size: {reply_size} bytes")

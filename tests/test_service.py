@@ -11,12 +11,15 @@ import aiohttp
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.micro import request as micro_request
+from nats.micro import service as micro
 
 from centralcloud.core import names
-from centralcloud.edge import service
+from centralcloud.edge import endpoint, handlers
 from centralcloud.facts import cache, catalog
 from centralcloud.store import db
 from centralcloud.sources import http, npm, pypi
+from centralcloud.wire import subjects
 import replay
 from replay import Reply, ReplayServer
 
@@ -51,12 +54,12 @@ async def running(database: db.Database, nats_url: str) -> AsyncIterator[Running
             request_timeout=1.5,
         )
         client = await nats.connect(nats_url)
-        limits = service.Limits(max_request_bytes=4096, max_concurrency=16)
-        svc = await service.start(client, handlers=service.Handlers(the_catalog).table(), limits=limits, queue_group="test")
+        limits = endpoint.Limits(max_request_bytes=4096, max_concurrency=16)
+        svc = await endpoint.start(client, handlers=handlers.Handlers(the_catalog).table(), limits=limits, queue_group="test")
         try:
             yield Running(client=client, registry=registry, catalog=the_catalog, service=svc)
         finally:
-            await service.stop(svc, limits)
+            await endpoint.stop(svc, limits)
             await the_catalog.close()
             await client.close()
 
@@ -64,7 +67,7 @@ async def running(database: db.Database, nats_url: str) -> AsyncIterator[Running
 async def ask(client: Client, subject: str, payload: object, *, raw: bytes | None = None) -> tuple[str | None, dict]:
     data = raw if raw is not None else json.dumps(payload).encode()
     reply = await client.request(subject, data, timeout=10)
-    status = (reply.headers or {}).get(service.ERROR_CODE_HEADER)
+    status = (reply.headers or {}).get(micro_request.ERROR_CODE_HEADER)
     return status, json.loads(reply.data)
 
 
@@ -143,8 +146,8 @@ async def test_a_hundred_malformed_requests_get_400s_and_service_keeps_answering
     cases = [MALFORMED[i % len(MALFORMED)] for i in range(100)]
     replies = await asyncio.gather(*(running.client.request(s, data, timeout=10) for s, data, _ in cases))
     for (subject, data, code), reply in zip(cases, replies):
-        assert reply.headers[service.ERROR_CODE_HEADER] == "400", (data, reply.data)
-        assert reply.headers[service.ERROR_HEADER]
+        assert reply.headers[micro_request.ERROR_CODE_HEADER] == "400", (data, reply.data)
+        assert reply.headers[micro_request.ERROR_HEADER]
         body = json.loads(reply.data)
         assert body["error"]["code"] == code, (data, body)
         assert body["error"]["status"] == 400 and body["error"]["message"]
@@ -214,3 +217,26 @@ async def test_refresh_invalidates_the_cache(running: Running) -> None:
     assert await running.catalog.refresh(names.PackageRef("npm", "express")) == "updated"
     _, second = await ask(running.client, GET, {"ecosystem": "npm", "name": "express"})
     assert first["description"] != "Changed upstream" and second["description"] == "Changed upstream"
+
+
+async def test_the_nats_micro_internals_the_endpoint_relies_on_exist() -> None:
+    # Fails naming each private name an upgrade of nats-py removed (see endpoint.MICRO_INTERNALS).
+    probe = micro.Service(Client(), micro.ServiceConfig(name="probe", version="0.0.0"))
+    plain = micro.Endpoint(probe, micro.EndpointConfig(name="probe", handler=_unused_handler))
+    assert endpoint.missing_internals(probe, plain) == []
+
+
+def test_missing_internals_are_named() -> None:
+    lacking = endpoint.missing_internals(object(), object())  # type: ignore[arg-type]
+    assert "nats.micro.Service._client" in lacking and "nats.micro.Endpoint._subscription" in lacking
+    assert len(lacking) == len(endpoint.MICRO_INTERNALS)
+
+
+async def _unused_handler(request: micro_request.Request) -> None:  # pragma: no cover - never started
+    raise AssertionError("the probe endpoint is never started")
+
+
+def test_every_subject_has_a_handler() -> None:
+    table = handlers.Handlers(the_catalog=None).table()  # type: ignore[arg-type]
+    assert [subject.name for subject in table] == [subject.name for subject in subjects.REQUESTS]
+    assert all(callable(handler) for handler in table.values())

@@ -10,10 +10,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from nats.micro import request as micro_request
+
 from centralcloud import __version__
 from centralcloud.core import errors
-from centralcloud.edge import service
 from centralcloud.runtime import app, config
+from centralcloud.wire import subjects
 
 DESCRIPTION = "CentralCloud: package knowledge over NATS."
 
@@ -106,7 +108,9 @@ class RemoteError(Exception):
         self.body = body
 
 
-async def ask(settings: config.Settings, subject: str, payload: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+async def ask(
+    settings: config.Settings, subject: subjects.Subject, payload: dict[str, Any], *, timeout: float
+) -> dict[str, Any]:
     import nats
     from nats import errors as nats_errors
 
@@ -122,15 +126,15 @@ async def ask(settings: config.Settings, subject: str, payload: dict[str, Any], 
     try:
         while True:
             try:
-                reply = await client.request(subject, json.dumps(payload).encode(), timeout=max(deadline - loop.time(), 0.1))
+                reply = await client.request(subject.name, json.dumps(payload).encode(), timeout=max(deadline - loop.time(), 0.1))
             except nats_errors.NoRespondersError:
                 raise errors.ConfigError(
                     f"no CentralCloud service answers on {settings.nats_url}; start `centralcloud serve`"
                 ) from None
             except nats_errors.TimeoutError:
-                raise errors.DeadlineExceeded(f"no reply on {subject} within {timeout:g}s") from None
+                raise errors.DeadlineExceeded(f"no reply on {subject.name} within {timeout:g}s") from None
             body = json.loads(reply.data) if reply.data else {}
-            status = (reply.headers or {}).get(service.ERROR_CODE_HEADER)
+            status = (reply.headers or {}).get(micro_request.ERROR_CODE_HEADER)
             # A 504 means the fetch goes on in the service: a person would simply ask again.
             if status == "504" and loop.time() + 1 < deadline:
                 await asyncio.sleep(1)
@@ -261,7 +265,7 @@ async def follow(settings: config.Settings, run_id: int, *, timeout: float) -> d
     live = sys.stderr.isatty()
     shown = ""
     while True:
-        reply = await ask(settings, "centralcloud.sync.status", {"run": run_id}, timeout=timeout)
+        reply = await ask(settings, subjects.SYNC_STATUS, {"run": run_id}, timeout=timeout)
         run = reply["runs"][0]
         line = progress_bar(run)
         if live:
@@ -283,7 +287,7 @@ def show_request(reply: dict[str, Any]) -> str:
 
 
 def answer(
-    settings: config.Settings, args: argparse.Namespace, subject: str, payload: dict[str, Any],
+    settings: config.Settings, args: argparse.Namespace, subject: subjects.Subject, payload: dict[str, Any],
     *, render: Callable[[dict[str, Any]], str],
 ) -> int:
     """Ask the service and print its reply, as JSON with --json."""
@@ -311,14 +315,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "get":
             payload = package_payload(args.ecosystem, args.name) | {"max_versions": max(args.versions, 0)}
             return answer(
-                settings, args, "centralcloud.packages.get", payload,
+                settings, args, subjects.PACKAGES_GET, payload,
                 render=lambda reply: show_package(reply, versions=args.versions),
             )
         if args.command == "search":
             payload = {"query": args.query, "limit": args.limit}
             if args.ecosystem:
                 payload["ecosystem"] = args.ecosystem
-            return answer(settings, args, "centralcloud.packages.search", payload, render=show_search)
+            return answer(settings, args, subjects.PACKAGES_SEARCH, payload, render=show_search)
         if args.command == "advisories" and args.ecosystem == "import":
             setup_logging(settings.log_level, json_logs=False)
             if not args.name:
@@ -337,13 +341,13 @@ def main(argv: list[str] | None = None) -> int:
                 payload = package_payload(args.ecosystem, args.name)
                 if args.version:
                     payload["version"] = args.version
-            return answer(settings, args, "centralcloud.packages.advisories", payload, render=show_advisories)
+            return answer(settings, args, subjects.PACKAGES_ADVISORIES, payload, render=show_advisories)
         if args.command == "sync" and args.action == "status":
             payload = {"run": args.run} if args.run is not None else {}
-            return answer(settings, args, "centralcloud.sync.status", payload, render=show_runs)
+            return answer(settings, args, subjects.SYNC_STATUS, payload, render=show_runs)
         if args.command == "sync":
             payload = {"packages": [package_payload(item, None) for item in args.packages]} if args.packages else {}
-            reply = asyncio.run(ask(settings, "centralcloud.sync.run", payload, timeout=args.timeout))
+            reply = asyncio.run(ask(settings, subjects.SYNC_RUN, payload, timeout=args.timeout))
             if not args.follow or reply.get("run") is None:
                 print(json.dumps(reply, indent=2) if args.json else reply["message"])
                 return 0
@@ -353,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if final["runs"][0]["state"] == "succeeded" else 1
         if args.command == "request":
             payload = {"packages": [package_payload(item, None) for item in args.packages]}
-            return answer(settings, args, "centralcloud.packages.request", payload, render=show_request)
+            return answer(settings, args, subjects.PACKAGES_REQUEST, payload, render=show_request)
     except RemoteError as err:
         if getattr(args, "json", False):
             print(json.dumps(err.body, indent=2))

@@ -1,6 +1,6 @@
-"""JSON Schemas of every message, generated from `centralcloud.messages`.
+"""JSON Schemas of every message, generated from the subject table and the message types.
 
-`python -m centralcloud.schemas [DIR]` writes one file per subject (request and reply)
+`python -m centralcloud.wire.schemas [DIR]` writes one file per subject (request and reply)
 plus the shared error reply into `schemas/`; a test fails when the files drift from the code.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from centralcloud.wire import messages
+from centralcloud.wire import messages, subjects
 
 
 def field_docs(module: Any) -> dict[str, dict[str, str]]:
@@ -49,11 +49,13 @@ def _inherited_docs(cls: type, docs: dict[str, dict[str, str]]) -> dict[str, str
 
 def build() -> dict[str, dict[str, Any]]:
     """{file name: schema document}."""
-    docs = field_docs(messages)
+    docs: dict[str, dict[str, str]] = {}
+    for area in messages.AREAS:
+        docs.update(field_docs(area))
     types: dict[str, type] = {}
-    for subject, (request, reply) in messages.ENDPOINTS.items():
-        types[f"{subject}.request"] = request
-        types[f"{subject}.reply"] = reply
+    for subject in subjects.REQUESTS:
+        types[f"{subject.name}.request"] = subject.request
+        types[f"{subject.name}.reply"] = subject.reply
     types["error"] = messages.ErrorReply
     names = list(types)
     (schemas, components) = msgspec.json.schema_components(

@@ -1,0 +1,94 @@
+"""One handler per subject: decode the request, ask the catalog or the sync job, encode the reply.
+
+Expected failures are raised as `CentralCloudError`s; the endpoint turns them into error
+replies.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from centralcloud.core import errors, names
+from centralcloud.edge import endpoint
+from centralcloud.facts import catalog
+from centralcloud.jobs import runner as sync
+from centralcloud.wire import messages, subjects
+
+
+def decode(data: bytes, kind: type[msgspec.Struct]) -> msgspec.Struct:
+    if not data.strip():
+        raise errors.BadRequest("empty request: send a JSON object")
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.ValidationError as err:
+        raise errors.BadRequest(f"invalid request: {err}") from err
+    except msgspec.DecodeError as err:
+        raise errors.BadRequest(f"request is not valid JSON: {err}") from err
+
+
+class Handlers:
+    """One coroutine per subject: bytes in, bytes out, named after the subject (packages.get: packages_get)."""
+
+    def __init__(self, the_catalog: catalog.Catalog, job: sync.SyncJob | None = None) -> None:
+        self.catalog = the_catalog
+        self.job = job
+        self._encoder = msgspec.json.Encoder()
+
+    async def packages_get(self, data: bytes) -> bytes:
+        request = decode(data, subjects.PACKAGES_GET.request)
+        ref = names.ref(ecosystem_name=request.ecosystem, name=request.name, purl=request.purl)
+        return await self.catalog.get(ref, max_versions=request.max_versions)
+
+    async def packages_search(self, data: bytes) -> bytes:
+        request = decode(data, subjects.PACKAGES_SEARCH.request)
+        ecosystem = names.ecosystem(request.ecosystem) if request.ecosystem is not None else None
+        if not request.query.strip():
+            raise errors.BadRequest("query must contain words")
+        return await self.catalog.search(query=request.query, ecosystem=ecosystem, limit=request.limit)
+
+    async def packages_request(self, data: bytes) -> bytes:
+        request = decode(data, subjects.PACKAGES_REQUEST.request)
+        return self._encoder.encode(await self.catalog.request(request.packages))
+
+    async def packages_advisories(self, data: bytes) -> bytes:
+        request = decode(data, subjects.PACKAGES_ADVISORIES.request)
+        ref = names.ref(ecosystem_name=request.ecosystem, name=request.name, purl=request.purl, version=request.version)
+        return self._encoder.encode(await self.catalog.advisories(ref, version=ref.version))
+
+    async def sync_run(self, data: bytes) -> bytes:
+        request = decode(data, subjects.SYNC_RUN.request)
+        if self.job is None:
+            raise errors.CentralCloudError("the sync job is not running in this process")
+        refs = None
+        if request.packages is not None:
+            refs = [names.ref(ecosystem_name=p.ecosystem, name=p.name, purl=p.purl) for p in request.packages]
+        run_id, started = await self.job.start(trigger="request", packages=refs)
+        if started:
+            message = f"sync run {run_id} started"
+        elif run_id is not None:
+            message = f"sync run {run_id} is already under way"
+        else:
+            message = f"another replica is starting a run; ask {subjects.SYNC_STATUS.name}"
+        return self._encoder.encode(messages.SyncRunReply(run=run_id, started=started, message=message))
+
+    async def sync_status(self, data: bytes) -> bytes:
+        request = decode(data, subjects.SYNC_STATUS.request)
+        if self.job is None:
+            raise errors.CentralCloudError("the sync job is not running in this process")
+        runs = await self.job.status(request.run, limit=request.limit)
+        reply = messages.SyncStatusReply(runs=[
+            messages.SyncRunInfo(
+                id=run["id"], state=run["state"], phase=run["phase"], trigger=run["trigger"], scheduled_for=run["scheduled_for"],
+                started_at=run["started_at"], finished_at=run["finished_at"], total=run["total"],
+                done=sum(int(c.get("checked", 0)) for k, c in (run["counts"] or {}).items() if k != "github"),
+                counts={k: messages.SourceCountsInfo(**v) for k, v in (run["counts"] or {}).items()},
+                failures=[messages.SyncFailureInfo(**f) for f in run["failures"]],
+                error=run["error"],
+            )
+            for run in runs
+        ])
+        return self._encoder.encode(reply)
+
+    def table(self) -> dict[subjects.Subject, endpoint.Handler]:
+        """Every subject of the table with the method named after it."""
+        return {subject: getattr(self, subject.local.replace(".", "_")) for subject in subjects.REQUESTS}

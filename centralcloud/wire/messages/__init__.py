@@ -1,0 +1,55 @@
+"""Every message on the wire, as msgspec Structs, one module per area.
+
+Requests are decoded strictly (unknown fields and wrong types are 400s); replies are
+encoded from these types. The docstring under each field becomes its description in
+the JSON Schemas under `schemas/` (see `centralcloud.wire.schemas`). The area modules
+are gathered here so that callers write `messages.PackageReply` whichever file holds it.
+"""
+
+from __future__ import annotations
+
+from centralcloud.wire.messages import advisories, common, packages, sync
+
+from centralcloud.wire.messages.common import (  # noqa: F401 - re-exported
+    EcosystemName,
+    ErrorBody,
+    ErrorReply,
+    Name,
+    PackageName,
+    Purl,
+    Request,
+)
+from centralcloud.wire.messages.packages import (  # noqa: F401 - re-exported
+    AcceptedPackage,
+    DependencyInfo,
+    PackageGetRequest,
+    PackageReply,
+    QualityInfo,
+    RejectedPackage,
+    RepositoryInfo,
+    RequestPackagesReply,
+    RequestPackagesRequest,
+    SearchHit,
+    SearchReply,
+    SearchRequest,
+    VersionInfo,
+)
+from centralcloud.wire.messages.advisories import (  # noqa: F401 - re-exported
+    AdvisoriesReply,
+    AdvisoriesRequest,
+    AdvisoryInfo,
+    RangeInfo,
+    Undetermined,
+)
+from centralcloud.wire.messages.sync import (  # noqa: F401 - re-exported
+    SourceCountsInfo,
+    SyncFailureInfo,
+    SyncRunInfo,
+    SyncRunReply,
+    SyncRunRequest,
+    SyncStatusReply,
+    SyncStatusRequest,
+)
+
+AREAS = (common, packages, advisories, sync)
+"""The modules whose field docstrings describe the schemas."""
