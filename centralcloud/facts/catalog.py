@@ -22,6 +22,7 @@ from centralcloud.store import advisories as store_advisories
 from centralcloud.store import db, search
 from centralcloud.store import packages as store
 from centralcloud.store import repositories as store_repositories
+from centralcloud.wire import errors as wire_errors
 from centralcloud.wire import messages
 
 logger = logging.getLogger(__name__)
@@ -222,14 +223,10 @@ class Catalog:
             try:
                 ref = names.ref(ecosystem_name=item.ecosystem, name=item.name, purl=item.purl)
             except errors.CentralCloudError as err:
-                rejected.append(messages.RejectedPackage(index=index, input=item, error=error_body(err)))
+                rejected.append(messages.RejectedPackage(index=index, input=item, error=wire_errors.body(err)))
                 continue
             if (ref.ecosystem, ref.name) not in refs:
                 refs[(ref.ecosystem, ref.name)] = ref
                 accepted.append(messages.AcceptedPackage(ecosystem=ref.ecosystem, name=ref.name, purl=ref.purl))
         await store.record_requests(self.database, refs.values(), origin="request")
         return messages.RequestPackagesReply(accepted=accepted, rejected=rejected)
-
-
-def error_body(err: errors.CentralCloudError) -> messages.ErrorBody:
-    return messages.ErrorBody(code=err.kind, message=err.message, status=err.status, details=dict(err.details))
