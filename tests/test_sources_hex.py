@@ -8,6 +8,7 @@ import time
 import pytest
 
 import replay
+from centralcloud import versions
 from centralcloud.core import errors, model
 from centralcloud.sources import hex, http, limits
 
@@ -295,4 +296,16 @@ async def test_lenient_optional_fields(session, server):
 
 def test_defaults():
     assert hex.DEFAULT_URL == "https://hex.pm"
-    assert hex.is_prerelease("1.7.0-rc.0") and not hex.is_prerelease("1.7.14")
+
+
+async def test_prerelease_flags_agree_with_the_version_scheme(session, server):
+    doc = replay.fixture_json("hex/phoenix.json")
+    # "1.8.0-" is no Elixir version: a regex of our own once called it a pre-release.
+    doc["releases"][:0] = [{"version": number, "inserted_at": None} for number in ("1.8.0-", "1.8.0-rc.0")]
+    server.add(PACKAGE, replay.Reply.json(doc))
+    server.add(RELEASE, replay.Reply.fixture("hex/phoenix-1.7.14.json"))
+    facts = (await source(session, server).fetch("phoenix")).package
+    flags = {item.number: item.prerelease for item in facts.versions}
+    assert flags["1.8.0-rc.0"] and not flags["1.8.0-"] and not flags["1.7.14"]
+    scheme = versions.scheme("hex")
+    assert flags == {number: scheme.prerelease_flag(number) for number in flags}

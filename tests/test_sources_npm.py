@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 import replay
+from centralcloud import versions
 from centralcloud.core import errors, model
 from centralcloud.sources import http, npm, registries
 
@@ -218,10 +219,27 @@ async def test_structural_faults_are_bad_responses(server, source, doc):
 
 @pytest.mark.parametrize(
     ("number", "prerelease"),
-    [("1.0.0", False), ("1.0.0-rc.1", True), ("v2.0.0-beta", True), ("1.0.0+build-7", False), ("1.0.0beta", False)],
+    [
+        ("1.0.0", False),
+        ("1.0.0-rc.1", True),
+        ("v2.0.0-beta", True),
+        ("1.0.0+build-7", False),
+        ("1.0.0beta", False),
+        # Where a regex of our own disagreed with node-semver's reading:
+        ("=1.0.0-rc.1", True),
+        ("1.0.0-", False),
+        ("01.2.3-beta", False),
+    ],
 )
-def test_is_prerelease(number, prerelease):
-    assert npm.is_prerelease(number) is prerelease
+async def test_prerelease_flag_agrees_with_the_version_scheme(server, source, number, prerelease):
+    doc = {
+        "name": "pkg",
+        "dist-tags": {"latest": "1.0.0"},
+        "versions": {"1.0.0": {"name": "pkg", "version": "1.0.0"}, number: {"name": "pkg", "version": number}},
+    }
+    facts = await fetch_doc(server, source, doc)
+    assert version(facts, number).prerelease is prerelease
+    assert versions.scheme("npm").prerelease_flag(number) is prerelease
 
 
 @pytest.mark.online

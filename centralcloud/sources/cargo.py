@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from centralcloud import versions
 from centralcloud.core import errors, model, names
 from centralcloud.sources import base, http, limits, readers, repository_urls
 from centralcloud.versions import cargo as cargo_versions
@@ -42,14 +43,6 @@ def index_path(name: str) -> str:
     if len(lowered) == 3:
         return f"3/{lowered[0]}/{lowered}"
     return f"{lowered[:2]}/{lowered[2:4]}/{lowered}"
-
-
-def is_prerelease(number: str) -> bool:
-    """True for SemVer prereleases (1.0.0-rc.1); build metadata alone does not count."""
-    try:
-        return bool(cargo_versions.parse_version(number).prerelease)
-    except ValueError:
-        return False
 
 
 class _SparseIndex(http.HttpSource):
@@ -171,7 +164,7 @@ class CargoSource(base.Source):
         return model.Version(
             number=number,
             published_at=readers.parse_timestamp(details.get("created_at")),
-            prerelease=is_prerelease(number),
+            prerelease=versions.scheme("cargo").prerelease_flag(number),
             yanked=yanked,
             yanked_reason=readers.text(details.get("yank_message")) if yanked else None,
             licenses=(license_expression,) if license_expression else (),

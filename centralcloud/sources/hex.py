@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 
+from centralcloud import versions
 from centralcloud.core import errors, model, names
 from centralcloud.sources import base, http, limits, readers, repository_urls
 
@@ -23,19 +24,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://hex.pm"
 
-# Elixir's Version is SemVer: a prerelease tag follows the patch number after a hyphen.
-_PRERELEASE = re.compile(r"^\d+\.\d+\.\d+-")
+# Elixir's Version decides what a prerelease is, so a release's flag agrees with requirement matching.
+_VERSIONS = versions.scheme("hex")
 # meta.links keys are free text ("GitHub", "Github", "Source", "Docs"); compared folded.
 _REPOSITORY_LINKS = ("github", "gitlab", "source", "sourcecode", "repository", "bitbucket", "codeberg")
 _DOCUMENTATION_LINKS = ("docs", "documentation", "hexdocs")
 _HOMEPAGE_LINKS = ("homepage", "home", "website")
 # Retirement reasons that say the package as a whole moved on when its latest release carries them.
 _DEPRECATING_REASONS = ("deprecated", "renamed")
-
-
-def is_prerelease(version: str) -> bool:
-    """True for SemVer prereleases (1.7.0-rc.0)."""
-    return bool(_PRERELEASE.match(version.strip()))
 
 
 class HexSource(base.Source):
@@ -129,7 +125,7 @@ class HexSource(base.Source):
                 model.Version(
                     number=number,
                     published_at=readers.parse_timestamp(item.get("inserted_at")),
-                    prerelease=is_prerelease(number),
+                    prerelease=_VERSIONS.prerelease_flag(number),
                     yanked=retirement is not None,
                     yanked_reason=reason,
                     dependencies=dependencies if number == latest else None,
@@ -231,7 +227,7 @@ def _latest(doc: dict[str, Any], releases: list[dict[str, Any]]) -> str | None:
     retired = readers.obj(doc.get("retirements"))
     # hex.pm lists releases newest first.
     for item in releases:
-        if not is_prerelease(item["version"]) and item["version"] not in retired:
+        if not _VERSIONS.prerelease_flag(item["version"]) and item["version"] not in retired:
             return item["version"]
     return readers.text(doc.get("latest_version"))
 

@@ -7,9 +7,9 @@ the abbreviated install format leaves out descriptions, licenses and deprecation
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
+from centralcloud import versions
 from centralcloud.core import errors, model, names
 from centralcloud.sources import base, readers, repository_urls
 
@@ -22,13 +22,8 @@ _SECTIONS = (
     ("optionalDependencies", "optional"),
     ("peerDependencies", "peer"),
 )
-# semver: a prerelease tag follows the patch number after a hyphen (1.0.0-rc.1, not 1.0.0+build-1).
-_PRERELEASE = re.compile(r"^v?\d+\.\d+\.\d+-")
-
-
-def is_prerelease(version: str) -> bool:
-    """True for semver prereleases."""
-    return bool(_PRERELEASE.match(version.strip()))
+# node-semver's own reading decides what a prerelease is, so a version's flag agrees with range matching.
+_VERSIONS = versions.scheme("npm")
 
 
 class NpmSource(base.Source):
@@ -95,7 +90,7 @@ class NpmSource(base.Source):
         return model.Version(
             number=number,
             published_at=readers.parse_timestamp(times.get(number)),
-            prerelease=is_prerelease(number),
+            prerelease=_VERSIONS.prerelease_flag(number),
             deprecated=reason is not None or deprecated is True,
             deprecated_reason=reason,
             licenses=_licenses(manifest),

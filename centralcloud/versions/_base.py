@@ -72,6 +72,14 @@ class Scheme(abc.ABC):
             return False
         return True
 
+    def prerelease_flag(self, version: str) -> bool:
+        """The pre-release flag a registry adapter records: `is_prerelease`, or False when `version`
+        does not parse (a registry may list such an entry; it must not fail the whole document)."""
+        try:
+            return self.is_prerelease(version)
+        except InvalidVersion:
+            return False
+
     def satisfies(self, version: str, requirement: str, *, include_prerelease: bool = False) -> bool:
         """Whether `version` satisfies `requirement` under the ecosystem's rules.
 
