@@ -8,7 +8,7 @@ import re
 
 import asyncpg
 
-from centralcloud.core import errors
+from centralcloud.core import ecosystems, errors
 from centralcloud.store import db, migrations
 
 CODE = pathlib.Path(__file__).resolve().parent.parent / "centralcloud"
@@ -36,6 +36,35 @@ def test_every_query_is_used_and_described() -> None:
     for name, body in db.queries().items():
         assert body.startswith("-- "), f"query {name} lacks its one-line description"
     assert text.count("-- name: ") == len(db.queries())
+
+
+def test_named_queries_run_only_from_the_store() -> None:
+    store = CODE / "store"
+    callers = {
+        str(path.relative_to(CODE))
+        for path in CODE.rglob("*.py")
+        if store not in path.parents and _CALL.search(path.read_text(encoding="utf-8"))
+    }
+    assert not callers, f"named queries run outside centralcloud/store: {sorted(callers)}"
+
+
+async def test_every_ecosystem_column_accepts_exactly_the_known_ecosystems(database: db.Database) -> None:
+    rows = await database.pool.fetch(
+        "SELECT conrelid::regclass::text AS table_name, pg_get_constraintdef(oid) AS definition"
+        " FROM pg_constraint WHERE contype = 'c' AND pg_get_constraintdef(oid) LIKE '%(ecosystem =%'"
+    )
+    tables = {row["table_name"] for row in rows}
+    assert tables == {"packages", "dependencies", "advisory_affected", "instance_dependencies", "package_requests"}
+    for row in rows:
+        listed = set(re.findall(r"'([a-z]+)'::text", row["definition"]))
+        assert listed == set(ecosystems.KEYS), (row["table_name"], listed)
+
+
+async def test_sync_failures_have_a_key(database: db.Database) -> None:
+    key = await database.pool.fetchval(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'sync_failures'::regclass AND contype = 'p'"
+    )
+    assert key == "PRIMARY KEY (id)"
 
 
 def test_parse_queries_rejects_duplicates() -> None:

@@ -135,3 +135,12 @@ async def test_typos_match_where_pg_trgm_is_available(database: db.Database) -> 
     assert await search.search(database, query="exprss", ecosystem=None, limit=5) == []
     hits = await search.search(database, query="exprss", ecosystem=None, limit=5, fuzzy=True)
     assert [h.name for h in hits] == ["express"]
+
+
+async def test_a_licence_with_a_comma_stays_one_licence(database: db.Database) -> None:
+    apache = "Apache License, Version 2.0"
+    await store.save_package(
+        database, facts(versions=(version("1.0.0", 1, (), licenses=(apache, "MIT")),)), etag=None, last_modified=None
+    )
+    stored = await database.pool.fetchval("SELECT licenses FROM versions WHERE number = '1.0.0'")
+    assert stored == [apache, "MIT"]

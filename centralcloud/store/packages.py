@@ -6,6 +6,7 @@ reader or a crash never sees it half-written.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 import msgspec
@@ -15,7 +16,7 @@ from centralcloud.store import db
 from centralcloud.wire import messages
 
 
-_dependencies_encoder = msgspec.json.Encoder()
+_encoder = msgspec.json.Encoder()
 
 
 async def save_package(
@@ -32,42 +33,64 @@ async def save_package(
     always be fetched again, and waiting for the disk would bound it to a few hundred
     packages a second. Nothing is ever half-written either way: it is one statement.
     """
-    versions = facts.versions
     # Dependency lists by content: consecutive versions mostly declare the same ones.
     distinct: dict[tuple[model.Dependency, ...], int] = {}
+    package = {
+        "ecosystem": facts.ecosystem,
+        "name": facts.name,
+        "display_name": facts.display_name,
+        "description": facts.description,
+        "keywords": facts.keywords,
+        "classifiers": facts.classifiers,
+        "licenses": facts.licenses,
+        "homepage": facts.homepage,
+        "repository_url": facts.repository_url,
+        "documentation_url": facts.documentation_url,
+        "latest_version": facts.latest_version,
+        "deprecated": facts.deprecated,
+        "deprecated_reason": facts.deprecated_reason,
+        "downloads": facts.downloads,
+        "recent_downloads": facts.recent_downloads,
+        "peer_frameworks": facts.peer_frameworks,
+        "extra": facts.extra,
+        "etag": etag,
+        "last_modified": last_modified,
+    }
+    versions = [
+        _StoredVersion(
+            number=v.number,
+            published_at=clock.aware(v.published_at),
+            prerelease=v.prerelease,
+            yanked=v.yanked,
+            yanked_reason=v.yanked_reason,
+            deprecated=v.deprecated,
+            deprecated_reason=v.deprecated_reason,
+            licenses=v.licenses,
+            dependencies=None if v.dependencies is None else distinct.setdefault(v.dependencies, len(distinct) + 1),
+        )
+        for v in facts.versions
+    ]
     return await database.fetchval(
         "save_package",
-        facts.ecosystem,
-        facts.name,
-        facts.display_name,
-        facts.description,
-        list(facts.keywords),
-        list(facts.classifiers),
-        list(facts.licenses),
-        facts.homepage,
-        facts.repository_url,
-        facts.documentation_url,
-        facts.latest_version,
-        facts.deprecated,
-        facts.deprecated_reason,
-        facts.downloads,
-        facts.recent_downloads,
-        list(facts.peer_frameworks),
-        msgspec.to_builtins(facts.extra),
-        etag,
-        last_modified,
-        [v.number for v in versions],
-        [clock.aware(v.published_at) for v in versions],
-        [v.prerelease for v in versions],
-        [v.yanked for v in versions],
-        [v.yanked_reason for v in versions],
-        [v.deprecated for v in versions],
-        [v.deprecated_reason for v in versions],
-        [",".join(v.licenses) for v in versions],
-        [None if v.dependencies is None else distinct.setdefault(v.dependencies, len(distinct) + 1) for v in versions],
+        _encoder.encode(package).decode(),
+        _encoder.encode(versions).decode(),
+        [_encoder.encode(dependencies).decode() for dependencies in distinct],
         not durable,
-        [_dependencies_encoder.encode(dependencies).decode() for dependencies in distinct],
     )
+
+
+class _StoredVersion(msgspec.Struct, array_like=False):
+    """One version as the save_package query reads it."""
+
+    number: str
+    published_at: dt.datetime | None
+    prerelease: bool
+    yanked: bool
+    yanked_reason: str | None
+    deprecated: bool
+    deprecated_reason: str | None
+    licenses: tuple[str, ...]
+    dependencies: int | None
 
 
 def _decode_dependencies(value: object) -> list[model.Dependency]:

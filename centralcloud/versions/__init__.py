@@ -19,20 +19,23 @@ quiet False: a version we cannot read is not a version that does not match.
 
 from __future__ import annotations
 
-from centralcloud.core import names
-from centralcloud.versions import _base, cargo, hexpm, npm, pypi
+import importlib
+
+from centralcloud.core import ecosystems, names
+from centralcloud.versions import _base
 
 InvalidVersion = _base.InvalidVersion
 InvalidRequirement = _base.InvalidRequirement
 Scheme = _base.Scheme
 
+
+def _load(description: ecosystems.Ecosystem) -> Scheme:
+    module, _, cls = description.scheme.partition(":")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)()
+
+
 # Schemes hold no per-call state (only a requirement cache), so one of each serves everyone.
-_SCHEMES: dict[str, _base.Scheme] = {
-    "npm": npm.NpmScheme(),
-    "pypi": pypi.PypiScheme(),
-    "cargo": cargo.CargoScheme(),
-    "hex": hexpm.HexScheme(),
-}
+_SCHEMES: dict[str, Scheme] = {description.key: _load(description) for description in ecosystems.ALL}
 
 
 def scheme(ecosystem: str) -> Scheme:

@@ -27,32 +27,37 @@ INSERT INTO schema_migrations (version, name) VALUES ($1, $2);
 -- name: save_package --
 -- Store one package in a single statement (one round trip, one transaction): the package row,
 -- every version, and the dependency rows of the latest version; versions the registry no
--- longer lists go. Commits without waiting for the WAL flush when $29 is true (sync writes can
--- be fetched again). Returns the package id.
--- Package: $1 ecosystem, $2 name, $3 display_name, $4 description, $5 keywords, $6 classifiers,
--- $7 licenses, $8 homepage, $9 repository_url, $10 documentation_url, $11 latest_version,
--- $12 deprecated, $13 deprecated_reason, $14 downloads, $15 recent_downloads, $16 peer_frameworks,
--- $17 extra, $18 etag, $19 last_modified.
--- Versions (arrays, one entry per version): $20 numbers, $21 published_at, $22 prerelease,
--- $23 yanked, $24 yanked_reason, $25 deprecated, $26 deprecated_reason, $27 licenses (comma-joined),
--- $28 dependencies, as a 1-based index into $30 (NULL when unknown). $29 relaxed commit.
--- $30 the distinct dependency lists, as JSON array texts of {ecosystem, name, requirement, kind,
--- optional, condition} (versions mostly share theirs, so each is sent once).
+-- longer lists go. Returns the package id.
+-- $1 the package, a JSON object with the columns of `packages` it sets (ecosystem, name,
+--    display_name, description, keywords, classifiers, licenses, homepage, repository_url,
+--    documentation_url, latest_version, deprecated, deprecated_reason, downloads,
+--    recent_downloads, peer_frameworks, extra, etag, last_modified).
+-- $2 its versions, a JSON array of {number, published_at, prerelease, yanked, yanked_reason,
+--    deprecated, deprecated_reason, licenses, dependencies}, where dependencies is a 1-based
+--    index into $3, or null when the source did not say.
+-- $3 the distinct dependency lists, as JSON array texts of {ecosystem, name, requirement, kind,
+--    optional, condition} (versions mostly share theirs, so each is sent once).
+-- $4 true to commit without waiting for the WAL flush (sync writes can be fetched again).
 WITH settings AS (
-    SELECT CASE WHEN $29::boolean THEN set_config('synchronous_commit', 'off', true) END AS relaxed
+    SELECT CASE WHEN $4::boolean THEN set_config('synchronous_commit', 'off', true) END AS relaxed
+), input AS (
+    SELECT * FROM json_populate_record(NULL::packages, $1::text::json)
 ), pkg AS (
     INSERT INTO packages AS p (
         ecosystem, name, display_name, description, keywords, classifiers, licenses, homepage,
         repository_url, documentation_url, latest_version, deprecated, deprecated_reason, downloads,
         recent_downloads, peer_frameworks, extra, etag, last_modified, synced_at, sync_error, search_vector
     )
-    VALUES (
-        $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, now(), NULL,
-        setweight(to_tsvector('simple', $3), 'A')
-        || setweight(to_tsvector('simple', array_to_string($5::text[], ' ')), 'B')
-        || setweight(to_tsvector('english', coalesce($4, '')), 'C')
-        || setweight(to_tsvector('english', array_to_string($5::text[], ' ')), 'C')
-    )
+    SELECT i.ecosystem, i.name, i.display_name, i.description, coalesce(i.keywords, '{}'),
+           coalesce(i.classifiers, '{}'), coalesce(i.licenses, '{}'), i.homepage, i.repository_url,
+           i.documentation_url, i.latest_version, coalesce(i.deprecated, false), i.deprecated_reason,
+           i.downloads, i.recent_downloads, coalesce(i.peer_frameworks, '{}'), coalesce(i.extra, '{}'),
+           i.etag, i.last_modified, now(), NULL,
+           setweight(to_tsvector('simple', i.display_name), 'A')
+           || setweight(to_tsvector('simple', array_to_string(i.keywords, ' ')), 'B')
+           || setweight(to_tsvector('english', coalesce(i.description, '')), 'C')
+           || setweight(to_tsvector('english', array_to_string(i.keywords, ' ')), 'C')
+    FROM input i
     ON CONFLICT (ecosystem, name) DO UPDATE SET
         display_name = EXCLUDED.display_name,
         description = EXCLUDED.description,
@@ -74,19 +79,20 @@ WITH settings AS (
         synced_at = now(),
         sync_error = NULL,
         search_vector = EXCLUDED.search_vector
-    RETURNING id
+    RETURNING id, latest_version
+), incoming AS (
+    SELECT * FROM json_to_recordset($2::text::json)
+        AS t (number text, published_at timestamptz, prerelease boolean, yanked boolean, yanked_reason text,
+              deprecated boolean, deprecated_reason text, licenses text[], dependencies integer)
 ), ver AS (
     INSERT INTO versions AS v (
         package_id, number, published_at, prerelease, yanked, yanked_reason, deprecated,
-        deprecated_reason, licenses, dependencies_known, dependencies
+        deprecated_reason, licenses, dependencies
     )
-    SELECT pkg.id, t.number, t.published_at, t.prerelease, t.yanked, t.yanked_reason, t.deprecated,
-           t.deprecated_reason, coalesce(string_to_array(nullif(t.licenses, ''), ','), '{}'),
-           t.dependencies IS NOT NULL, ($30::text[])[t.dependencies]::json
-    FROM pkg, unnest($20::text[], $21::timestamptz[], $22::boolean[], $23::boolean[], $24::text[],
-                     $25::boolean[], $26::text[], $27::text[], $28::integer[])
-         AS t (number, published_at, prerelease, yanked, yanked_reason, deprecated, deprecated_reason,
-               licenses, dependencies)
+    SELECT pkg.id, t.number, t.published_at, coalesce(t.prerelease, false), coalesce(t.yanked, false),
+           t.yanked_reason, coalesce(t.deprecated, false), t.deprecated_reason, coalesce(t.licenses, '{}'),
+           ($3::text[])[t.dependencies]::json
+    FROM pkg, incoming t
     ON CONFLICT (package_id, number) DO UPDATE SET
         published_at = EXCLUDED.published_at,
         prerelease = EXCLUDED.prerelease,
@@ -96,17 +102,16 @@ WITH settings AS (
         deprecated_reason = EXCLUDED.deprecated_reason,
         licenses = EXCLUDED.licenses,
         -- A source that lists versions without their dependencies must not erase what another fetch learned.
-        dependencies_known = v.dependencies_known OR EXCLUDED.dependencies_known,
         dependencies = coalesce(EXCLUDED.dependencies, v.dependencies)
     RETURNING id, number
 ), gone AS (
     DELETE FROM versions v USING pkg
-    WHERE v.package_id = pkg.id AND NOT (v.number = ANY ($20::text[]))
+    WHERE v.package_id = pkg.id AND NOT EXISTS (SELECT 1 FROM incoming t WHERE t.number = v.number)
 ), latest AS (
     -- The latest version's dependencies, when this fetch knows them.
-    SELECT ($30::text[])[t.dependencies]::json AS dependencies
-    FROM unnest($20::text[], $28::integer[]) AS t (number, dependencies)
-    WHERE t.number = $11 AND t.dependencies IS NOT NULL
+    SELECT ($3::text[])[t.dependencies]::json AS dependencies
+    FROM incoming t, pkg
+    WHERE t.number = pkg.latest_version AND t.dependencies IS NOT NULL
 ), old_rows AS (
     -- Rows are rewritten only when the latest version's dependencies are known; otherwise the
     -- rows stored before stay. All parts of a statement see one snapshot, so this removes only
@@ -117,16 +122,19 @@ WITH settings AS (
     INSERT INTO dependencies (version_id, ecosystem, name, requirement, kind, optional, condition)
     SELECT ver.id, dep.ecosystem, dep.name, dep.requirement, dep.kind, coalesce(dep.optional, false), dep.condition
     FROM ver
+    JOIN pkg ON ver.number = pkg.latest_version
     CROSS JOIN latest
     CROSS JOIN json_to_recordset(latest.dependencies)
          AS dep (ecosystem text, name text, requirement text, kind text, optional boolean, condition text)
-    WHERE ver.number = $11
 )
 SELECT pkg.id FROM pkg, settings;
 
 -- name: get_package --
 -- One package's stored facts, with the dependencies declared by its latest version ($1 ecosystem, $2 name).
-SELECT p.*, r.url AS repo_url, r.stars, r.forks, r.open_issues, r.pushed_at, r.archived,
+SELECT p.id, p.ecosystem, p.name, p.display_name, p.description, p.keywords, p.classifiers, p.licenses,
+       p.homepage, p.repository_url, p.documentation_url, p.latest_version, p.deprecated,
+       p.deprecated_reason, p.downloads, p.synced_at,
+       r.url AS repo_url, r.stars, r.forks, r.open_issues, r.pushed_at, r.archived,
        s.score, s.popularity, s.maintenance, s.security, s.community, s.parts AS score_parts,
        (SELECT v.dependencies FROM versions v WHERE v.package_id = p.id AND v.number = p.latest_version)
            AS latest_dependencies
@@ -137,8 +145,7 @@ WHERE p.ecosystem = $1 AND p.name = $2;
 
 -- name: get_versions --
 -- Every stored version of a package, newest publication first ($1 package_id).
-SELECT id, number, published_at, prerelease, yanked, yanked_reason, deprecated, deprecated_reason,
-       licenses, dependencies_known
+SELECT number, published_at, prerelease, yanked, yanked_reason, deprecated, deprecated_reason, licenses
 FROM versions WHERE package_id = $1
 ORDER BY published_at DESC NULLS LAST, number DESC;
 
@@ -242,10 +249,6 @@ FROM advisory_affected f
 JOIN advisories a ON a.id = f.advisory_id
 WHERE f.ecosystem = $1 AND f.name = $2
 ORDER BY a.id, f.source;
-
--- name: mark_advisories_synced --
--- Note when a package's advisories were last fetched ($1 ecosystem, $2 name).
-UPDATE packages SET advisories_synced_at = now() WHERE ecosystem = $1 AND name = $2;
 
 -- name: repository_validator --
 -- The stored ETag of a repository ($1 url).

@@ -64,7 +64,6 @@ CREATE TABLE versions (
     deprecated          boolean NOT NULL DEFAULT false,
     deprecated_reason   text,
     licenses            text[] NOT NULL DEFAULT '{}',
-    dependencies_known  boolean NOT NULL DEFAULT false,
     dependencies        json,
     UNIQUE (package_id, number)
 );
@@ -72,7 +71,7 @@ CREATE TABLE versions (
 CREATE TABLE dependencies (
     id           bigserial PRIMARY KEY,
     version_id   bigint NOT NULL REFERENCES versions (id) ON DELETE CASCADE,
-    ecosystem    text NOT NULL,
+    ecosystem    text NOT NULL CHECK (ecosystem IN ('npm', 'cargo', 'hex', 'pypi')),
     name         text NOT NULL,
     requirement  text NOT NULL,
     kind         text NOT NULL CHECK (kind IN ('runtime', 'dev', 'optional', 'peer', 'build')),
@@ -108,7 +107,7 @@ CREATE INDEX advisory_aliases_alias_idx ON advisory_aliases (alias);
 CREATE TABLE advisory_affected (
     id           bigserial PRIMARY KEY,
     advisory_id  text NOT NULL REFERENCES advisories (id) ON DELETE CASCADE,
-    ecosystem    text NOT NULL,
+    ecosystem    text NOT NULL CHECK (ecosystem IN ('npm', 'cargo', 'hex', 'pypi')),
     name         text NOT NULL,
     ranges       jsonb NOT NULL DEFAULT '[]',
     versions     text[] NOT NULL DEFAULT '{}',
@@ -129,19 +128,19 @@ CREATE TABLE instances (
 CREATE TABLE instance_dependencies (
     instance_id  text NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
     project      text NOT NULL DEFAULT '',
-    ecosystem    text NOT NULL,
+    ecosystem    text NOT NULL CHECK (ecosystem IN ('npm', 'cargo', 'hex', 'pypi')),
     name         text NOT NULL,
     requirement  text,
-    kind         text NOT NULL DEFAULT 'runtime',
+    kind         text NOT NULL DEFAULT 'runtime' CHECK (kind IN ('runtime', 'dev', 'optional', 'peer', 'build')),
     reported_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (instance_id, project, ecosystem, name)
 );
 CREATE INDEX instance_dependencies_package_idx ON instance_dependencies (ecosystem, name);
 
 CREATE TABLE package_requests (
-    ecosystem           text NOT NULL,
+    ecosystem           text NOT NULL CHECK (ecosystem IN ('npm', 'cargo', 'hex', 'pypi')),
     name                text NOT NULL,
-    origin              text NOT NULL DEFAULT 'request',
+    origin              text NOT NULL DEFAULT 'request' CHECK (origin IN ('request', 'on_demand')),
     request_count       bigint NOT NULL DEFAULT 1,
     first_requested_at  timestamptz NOT NULL DEFAULT now(),
     last_requested_at   timestamptz NOT NULL DEFAULT now(),
@@ -162,7 +161,7 @@ CREATE TABLE package_scores (
 CREATE TABLE sync_runs (
     id           bigserial PRIMARY KEY,
     state        text NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'succeeded', 'failed', 'interrupted')),
-    trigger      text NOT NULL,
+    trigger      text NOT NULL CHECK (trigger IN ('schedule', 'request')),
     scheduled_for timestamptz,
     requested    jsonb,
     started_at   timestamptz NOT NULL DEFAULT now(),
@@ -170,7 +169,7 @@ CREATE TABLE sync_runs (
     total        integer NOT NULL DEFAULT 0,
     counts       jsonb NOT NULL DEFAULT '{}',
     error        text,
-    phase        text
+    phase        text CHECK (phase IN ('syncing', 'advisories', 'repositories', 'scores', 'cleanup'))
 );
 
 CREATE TABLE sync_failures (
@@ -179,7 +178,8 @@ CREATE TABLE sync_failures (
     name       text NOT NULL,
     source     text NOT NULL,
     reason     text NOT NULL,
-    failed_at  timestamptz NOT NULL DEFAULT now()
+    failed_at  timestamptz NOT NULL DEFAULT now(),
+    id         bigserial PRIMARY KEY
 );
 CREATE INDEX sync_failures_run_idx ON sync_failures (run_id);
 
