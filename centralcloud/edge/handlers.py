@@ -11,6 +11,7 @@ import msgspec
 from centralcloud.core import errors, names
 from centralcloud.edge import endpoint
 from centralcloud.facts import catalog
+from centralcloud.jobs import progress
 from centralcloud.jobs import runner as sync
 from centralcloud.wire import messages, subjects
 
@@ -80,7 +81,7 @@ class Handlers:
             messages.SyncRunInfo(
                 id=run["id"], state=run["state"], phase=run["phase"], trigger=run["trigger"], scheduled_for=run["scheduled_for"],
                 started_at=run["started_at"], finished_at=run["finished_at"], total=run["total"],
-                done=sum(int(c.get("checked", 0)) for k, c in (run["counts"] or {}).items() if k != "github"),
+                done=progress.done(run["counts"]),
                 counts={k: messages.SourceCountsInfo(**v) for k, v in (run["counts"] or {}).items()},
                 failures=[messages.SyncFailureInfo(**f) for f in run["failures"]],
                 error=run["error"],
