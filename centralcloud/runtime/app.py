@@ -26,7 +26,7 @@ from centralcloud.facts import cache, catalog
 from centralcloud.jobs import runner as sync
 from centralcloud.jobs import schedule
 from centralcloud.runtime import config, embedded_nats, embedded_postgres
-from centralcloud.sources import base, cargo, github, hex as hexpm, http, npm, npm_audit, osv, pypi, registries
+from centralcloud.sources import base, cargo, github, hex as hexpm, http, npm, npm_audit, osv, osv_export, pypi, registries
 from centralcloud.store import advisories as store_advisories
 from centralcloud.store import db, migrations, search
 from centralcloud.wire import subjects
@@ -242,10 +242,10 @@ async def migrate_only(settings: config.Settings) -> list[int]:
         return await migrations.migrate(database)
 
 
-async def import_advisories(settings: config.Settings, path: str) -> osv.ImportReport:
+async def import_advisories(settings: config.Settings, path: str) -> osv_export.ImportReport:
     """Load an OSV export (all.zip or a directory of OSV JSON files) into the database."""
-    report = osv.ImportReport()
+    report = osv_export.ImportReport()
     async with local_database(settings) as database:
-        for advisory in osv.iter_export(path, report=report, source="import"):
+        for advisory in osv_export.iter_export(path, report=report, source="import"):
             await store_advisories.save(database, advisory)
     return report
