@@ -54,7 +54,9 @@ async def test_every_ecosystem_column_accepts_exactly_the_known_ecosystems(datab
         " FROM pg_constraint WHERE contype = 'c' AND pg_get_constraintdef(oid) LIKE '%(ecosystem =%'"
     )
     tables = {row["table_name"] for row in rows}
-    assert tables == {"packages", "dependencies", "advisory_affected", "instance_dependencies", "package_requests"}
+    assert tables == {
+        "packages", "dependencies", "advisory_affected", "instance_dependencies", "package_requests", "advisory_imports"
+    }
     for row in rows:
         listed = set(re.findall(r"'([a-z]+)'::text", row["definition"]))
         assert listed == set(ecosystems.KEYS), (row["table_name"], listed)

@@ -4,11 +4,19 @@ OSV is the source of record; the npm registry's bulk endpoint (the one `npm audi
 adds npm's view. A source that just failed rests a while, so that an offline or
 air-gapped deployment answers fast from what is stored instead of waiting for retries
 on every question.
+
+"Could not check" never reads as "safe": when no advisory source has answered for a
+package within the freshness window, a version with no known advisory is `affected: null`,
+with the reason and the source in `undetermined`. Only a deployment that says it relies
+on imported exports answers from them, for the ecosystems an export covers, and says as
+of when.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 import time
 
 from centralcloud.core import clock, errors, names
@@ -17,6 +25,20 @@ from centralcloud.sources import npm_audit, osv
 from centralcloud.store import advisories as store_advisories
 from centralcloud.store import db
 from centralcloud.wire import messages
+
+
+@dataclasses.dataclass(frozen=True)
+class Coverage:
+    """Whether the stored advisories of a package can be taken as complete."""
+
+    checked_at: dt.datetime | None
+    """When an advisory source last answered for the package."""
+    as_of: dt.datetime | None = None
+    """The imported export the answer rests on instead, when it does."""
+
+    @property
+    def known(self) -> bool:
+        return self.checked_at is not None or self.as_of is not None
 
 
 class AdvisoryChecks:
@@ -29,6 +51,8 @@ class AdvisoryChecks:
         npm_audit_source: npm_audit.NpmAuditSource | None,
         max_age: float = 6 * 3600,
         rest: float = 60.0,
+        freshness: float = 48 * 3600,
+        trust_imports: bool = False,
     ) -> None:
         self.database = database
         self.cache = read_cache
@@ -38,14 +62,29 @@ class AdvisoryChecks:
         """Seconds after which stored advisories of a package are checked again on demand."""
         self.rest = rest
         """Seconds an advisory source that failed is not asked again by on-demand answers."""
+        self.freshness = freshness
+        """Seconds an advisory source's answer counts; past it, "nothing known" is "not checked"."""
+        self.trust_imports = trust_imports
+        """The deployment relies on imported exports where no source answers (air-gapped)."""
         self._down: dict[str, tuple[float, str]] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Future[tuple[list[str], bool]]] = {}
 
     async def refresh(self, ref: names.PackageRef) -> tuple[list[str], bool]:
         """Ask every advisory source about one package and store what they say.
 
         Returns the warnings and whether OSV answered. The package counts as checked when
         OSV answered; the npm registry's own advisories add to OSV's but do not replace it.
+        Concurrent callers for one package share one round of questions.
         """
+        key = (ref.ecosystem, ref.name)
+        running = self._inflight.get(key)
+        if running is None:
+            running = asyncio.ensure_future(self._refresh(ref))
+            self._inflight[key] = running
+            running.add_done_callback(lambda _: self._inflight.pop(key, None))
+        return await asyncio.shield(running)
+
+    async def _refresh(self, ref: names.PackageRef) -> tuple[list[str], bool]:
         warnings: list[str] = []
         checked = False
         if self.osv is None:
@@ -94,6 +133,37 @@ class AdvisoryChecks:
             await store_advisories.save(self.database, advisory)
         return len(found)
 
+    async def coverage(self, *, ecosystem: str, checked_at: dt.datetime | None) -> Coverage:
+        """Whether a package whose sources last answered at `checked_at` counts as checked."""
+        if checked_at is not None and (clock.utcnow() - checked_at).total_seconds() <= self.freshness:
+            return Coverage(checked_at=checked_at)
+        if self.trust_imports:
+            as_of = await store_advisories.import_as_of(self.database, ecosystem=ecosystem)
+            if as_of is not None:
+                return Coverage(checked_at=None, as_of=as_of)
+        return Coverage(checked_at=None)
+
+    async def latest_counts(
+        self, ref: names.PackageRef, *, latest: str
+    ) -> tuple[int | None, int | None]:
+        """(affecting, undetermined) advisories of a package's latest version for `packages.get`.
+
+        None for "affecting" when nothing is known to affect it and no source answered
+        within the freshness window; both None when the version cannot be read.
+        """
+        try:
+            found, undetermined = await advisories.for_package(
+                self.database, ecosystem=ref.ecosystem, name=ref.name, version=latest
+            )
+        except errors.BadRequest:
+            return None, None
+        if not found:
+            state = await store_advisories.state(self.database, ecosystem=ref.ecosystem, name=ref.name)
+            checked_at = state["advisories_synced_at"] if state is not None else None
+            if not (await self.coverage(ecosystem=ref.ecosystem, checked_at=checked_at)).known:
+                return None, len(undetermined)
+        return len(found), len(undetermined)
+
     async def answer(
         self, ref: names.PackageRef, *, version: str | None, timeout: float
     ) -> messages.AdvisoriesReply:
@@ -104,17 +174,34 @@ class AdvisoryChecks:
         warnings: list[str] = []
         checked_at = state["advisories_synced_at"]
         stale = checked_at is None or (clock.utcnow() - checked_at).total_seconds() > self.max_age
+        failure = None
         if stale:
             try:
                 problems, checked = await asyncio.wait_for(self.refresh(ref), timeout)
                 warnings += [f"{problem}; answered from stored advisories" for problem in problems]
                 if checked:
                     checked_at = clock.utcnow()
+                elif problems:
+                    failure = problems[0]
             except TimeoutError:
-                warnings.append(f"advisory sources gave no answer within {timeout:g}s; answered from stored advisories")
+                failure = f"advisory sources gave no answer within {timeout:g}s"
+                warnings.append(f"{failure}; answered from stored advisories")
         found, undetermined = await advisories.for_package(
             self.database, ecosystem=ref.ecosystem, name=ref.name, version=version
         )
+        coverage = await self.coverage(ecosystem=ref.ecosystem, checked_at=checked_at)
+        if not coverage.known:
+            since = f"since {checked_at:%Y-%m-%d %H:%M} UTC" if checked_at else "ever"
+            undetermined.append(messages.Undetermined(
+                id=None, aliases=[], source="osv" if self.osv is not None else None,
+                reason=(
+                    f"no advisory source has answered for this package {since}"
+                    + (f" ({failure})" if failure else "")
+                    + "; advisories not listed here may still affect it"
+                ),
+            ))
+        elif coverage.as_of is not None:
+            warnings.append(f"answered from the imported advisory export as of {coverage.as_of:%Y-%m-%d}")
         affected: bool | None = None
         if version is not None:
             affected = True if found else (None if undetermined else False)
@@ -128,4 +215,5 @@ class AdvisoryChecks:
             undetermined=undetermined,
             checked_at=checked_at,
             warnings=warnings,
+            as_of=coverage.as_of,
         )

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from typing import Literal
+from collections.abc import Coroutine, Mapping
+from typing import Any, Literal
 
 import msgspec
 
@@ -41,13 +41,16 @@ class Catalog:
         github_source: github.GithubSource | None = None,
         osv_source: osv.OsvSource | None = None,
         npm_audit_source: npm_audit.NpmAuditSource | None = None,
+        advisories_freshness: float = 48 * 3600,
+        trust_imported_advisories: bool = False,
     ) -> None:
         self.database = database
         self.sources = sources
         self.cache = read_cache
         self.request_timeout = request_timeout
         self.checks = advisory_checks.AdvisoryChecks(
-            database=database, read_cache=read_cache, osv_source=osv_source, npm_audit_source=npm_audit_source
+            database=database, read_cache=read_cache, osv_source=osv_source, npm_audit_source=npm_audit_source,
+            freshness=advisories_freshness, trust_imports=trust_imported_advisories,
         )
         """Advisory sources and the advisories answer."""
         self.repositories = repositories.RepositoryFacts(database=database, github_source=github_source)
@@ -153,14 +156,9 @@ class Catalog:
             if reply is None:
                 raise errors.NotFound(f"{ref.ecosystem} package {ref.name!r} was not found", purl=ref.purl)
         if reply.latest_version:
-            try:
-                found, undetermined = await advisories.for_package(
-                    self.database, ecosystem=ref.ecosystem, name=ref.name, version=reply.latest_version
-                )
-                reply.advisories_latest = len(found)
-                reply.advisories_undetermined = len(undetermined)
-            except errors.BadRequest:
-                pass  # a latest version the scheme cannot read: leave the counts unknown
+            reply.advisories_latest, reply.advisories_undetermined = await self.checks.latest_counts(
+                ref, latest=reply.latest_version
+            )
         encoded = self._encoder.encode(reply)
         await self.cache.set(key, encoded)
         return encoded
@@ -179,12 +177,18 @@ class Catalog:
                 source=ref.ecosystem,
             ) from None
         await store.record_requests(self.database, [ref], origin="on_demand")
-        # Repository facts follow in the background: an answer never waits for GitHub.
+        # Repository facts and advisories follow in the background: an answer never waits for
+        # GitHub or OSV, and until OSV has answered, the package's advisory counts say "unknown".
         url = await store_repositories.package_url(self.database, ecosystem=ref.ecosystem, name=ref.name)
+        if self.checks.osv is not None:
+            self._follow(self.checks.refresh(ref))
         if url and self.repositories.github is not None:
-            follow_up = asyncio.ensure_future(self._repository_then_forget(ref, url))
-            self._background.add(follow_up)
-            follow_up.add_done_callback(self._background.discard)
+            self._follow(self._repository_then_forget(ref, url))
+
+    def _follow(self, work: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._settled)
 
     async def _repository_then_forget(self, ref: names.PackageRef, url: str) -> None:
         if await self.repositories.refresh(url) == "updated":

@@ -20,7 +20,7 @@ import aiohttp
 import nats
 
 from centralcloud import __version__
-from centralcloud.core import errors
+from centralcloud.core import clock, errors
 from centralcloud.edge import endpoint, handlers
 from centralcloud.facts import cache, catalog
 from centralcloud.jobs import runner as sync
@@ -139,6 +139,8 @@ async def run(
                 npm_audit.NpmAuditSource(session=session, base_url=sources["npm"].base_url, policy=http_policy(settings))
                 if "npm" in sources else None
             ),
+            advisories_freshness=settings.advisories_freshness_hours * 3600,
+            trust_imported_advisories=settings.advisories_from_imports,
         )
         stack.push_async_callback(the_catalog.close)
         the_catalog.fuzzy_search = await search.enable_fuzzy_search(database)
@@ -245,7 +247,18 @@ async def migrate_only(settings: config.Settings) -> list[int]:
 async def import_advisories(settings: config.Settings, path: str) -> osv_export.ImportReport:
     """Load an OSV export (all.zip or a directory of OSV JSON files) into the database."""
     report = osv_export.ImportReport()
+    # Per ecosystem: the newest record's date stands for the export's date, and how many were read.
+    covered: dict[str, tuple[datetime.datetime, int]] = {}
     async with local_database(settings) as database:
         for advisory in osv_export.iter_export(path, report=report, source="import"):
             await store_advisories.save(database, advisory)
+            stamp = clock.aware(advisory.modified or advisory.published)
+            for ecosystem in {affected.ecosystem for affected in advisory.affected}:
+                newest, count = covered.get(ecosystem, (None, 0))
+                if stamp is not None and (newest is None or stamp > newest):
+                    newest = stamp
+                covered[ecosystem] = (newest, count + 1)
+        for ecosystem, (newest, count) in covered.items():
+            if newest is not None:
+                await store_advisories.record_import(database, ecosystem=ecosystem, as_of=newest, records=count)
     return report

@@ -78,6 +78,12 @@ class Settings(pydantic.BaseModel):
     cache_size: int = pydantic.Field(default=10000, gt=0)
     """Entries the in-memory cache holds at most."""
 
+    advisories_freshness_hours: float = pydantic.Field(default=48.0, gt=0)
+    """Hours an advisory source's answer about a package counts. Past it, with no source
+    answering now, a version with no known advisory is "affected: null", never "not affected"."""
+    advisories_from_imports: bool = False
+    """This deployment relies on imported OSV exports (`centralcloud advisories import`), e.g.
+    air-gapped: for the ecosystems an export covers, answers rest on it and say as of when."""
     sync_cron: str = "0 2 * * *"
     """When the scheduled sync runs (cron syntax)."""
     sync_timezone: str = "UTC"

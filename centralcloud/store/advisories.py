@@ -92,3 +92,13 @@ async def version_numbers(database: db.Executor, *, ecosystem: str, names: list[
     """Every stored version number of each named package (for bulk advisory endpoints)."""
     rows = await database.fetch("version_numbers", ecosystem, names)
     return {row["name"]: list(row["numbers"]) for row in rows}
+
+
+async def record_import(database: db.Executor, *, ecosystem: str, as_of: dt.datetime, records: int) -> None:
+    """Note that an imported export covered `ecosystem` up to `as_of`."""
+    await database.execute("record_advisory_import", ecosystem, as_of, records)
+
+
+async def import_as_of(database: db.Executor, *, ecosystem: str) -> dt.datetime | None:
+    """The date of the newest imported export covering `ecosystem`, or None."""
+    return await database.fetchval("advisory_import_as_of", ecosystem)

@@ -250,6 +250,17 @@ JOIN advisories a ON a.id = f.advisory_id
 WHERE f.ecosystem = $1 AND f.name = $2
 ORDER BY a.id, f.source;
 
+-- name: record_advisory_import --
+-- Note that an export covered an ecosystem up to a date; a later export only moves it forward
+-- ($1 ecosystem, $2 as_of, $3 records read).
+INSERT INTO advisory_imports (ecosystem, as_of, records) VALUES ($1, $2, $3)
+ON CONFLICT (ecosystem) DO UPDATE SET
+    as_of = greatest(advisory_imports.as_of, EXCLUDED.as_of), records = EXCLUDED.records, imported_at = now();
+
+-- name: advisory_import_as_of --
+-- The date of the newest imported export covering an ecosystem, or NULL ($1 ecosystem).
+SELECT as_of FROM advisory_imports WHERE ecosystem = $1;
+
 -- name: repository_validator --
 -- The stored ETag of a repository ($1 url).
 SELECT id, etag, synced_at FROM repositories WHERE url = $1;

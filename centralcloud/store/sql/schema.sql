@@ -118,6 +118,13 @@ CREATE INDEX advisory_affected_package_idx ON advisory_affected (ecosystem, name
 CREATE INDEX advisory_affected_advisory_idx ON advisory_affected (advisory_id);
 CREATE INDEX advisory_affected_source_idx ON advisory_affected (advisory_id, ecosystem, name, source);
 
+CREATE TABLE advisory_imports (
+    ecosystem    text PRIMARY KEY CHECK (ecosystem IN ('npm', 'cargo', 'hex', 'pypi')),
+    as_of        timestamptz NOT NULL,
+    records      integer NOT NULL,
+    imported_at  timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE instances (
     id             text PRIMARY KEY,
     name           text,

@@ -60,12 +60,14 @@ class AdvisoryInfo(msgspec.Struct, kw_only=True):
 class Undetermined(msgspec.Struct, kw_only=True):
     """An advisory about the package that could not be evaluated for this version."""
 
-    id: str
-    """OSV id."""
+    id: str | None
+    """OSV id; None when no advisory source could be asked about the package at all."""
     aliases: list[str]
     """Other ids."""
     reason: str
-    """Why it could not be decided (unknown range type, unreadable version)."""
+    """Why it could not be decided (unknown range type, unreadable version, no source answered)."""
+    source: str | None = None
+    """The advisory source that could not be asked, when that is the reason."""
 
 
 class AdvisoriesReply(msgspec.Struct, kw_only=True):
@@ -80,7 +82,7 @@ class AdvisoriesReply(msgspec.Struct, kw_only=True):
     version: str | None
     """The version checked, if any."""
     affected: bool | None
-    """True when an advisory affects the version; None without a version or when some advisory is undetermined and none matched."""
+    """True when an advisory affects the version; None without a version, when some advisory is undetermined and none matched, or when no advisory source answered within the configured freshness (never False for "could not check")."""
     advisories: list[AdvisoryInfo]
     """Matching advisories, most severe first."""
     undetermined: list[Undetermined]
@@ -89,3 +91,5 @@ class AdvisoriesReply(msgspec.Struct, kw_only=True):
     """When the package's advisories were last fetched from an advisory source (None: only registry or imported data)."""
     warnings: list[str]
     """Sources that failed for this answer, and other caveats."""
+    as_of: dt.datetime | None = None
+    """Set when the answer rests on an imported advisory export: the date of that export's newest record."""

@@ -131,7 +131,7 @@ class PackageReply(msgspec.Struct, kw_only=True):
     synced_at: dt.datetime | None
     """When these facts were last fetched from the registry."""
     advisories_latest: int | None = None
-    """Advisories known to affect the latest version (see centralcloud.packages.advisories)."""
+    """Advisories known to affect the latest version (see centralcloud.packages.advisories); None when no advisory source has answered for the package within the configured freshness and none is known."""
     advisories_undetermined: int | None = None
     """Advisories that could not be evaluated for the latest version."""
     quality: QualityInfo | None = None
