@@ -14,7 +14,7 @@ from nats.micro import request as micro_request
 
 from centralcloud import __version__
 from centralcloud.core import errors
-from centralcloud.runtime import app, config
+from centralcloud.runtime import app, config, display
 from centralcloud.wire import subjects
 
 DESCRIPTION = "CentralCloud: package knowledge over NATS."
@@ -157,109 +157,6 @@ def package_payload(ecosystem: str, name: str | None) -> dict[str, Any]:
     return {"ecosystem": ecosystem, "name": name}
 
 
-def show_package(reply: dict[str, Any], *, versions: int) -> str:
-    lines = [f"{reply['display_name']} ({reply['ecosystem']})  latest: {reply.get('latest_version') or '-'}"]
-    if reply.get("description"):
-        lines.append(f"  {reply['description']}")
-    if reply.get("deprecated"):
-        lines.append(f"  DEPRECATED: {reply.get('deprecated_reason') or 'yes'}")
-    facts = [
-        ("purl", reply.get("purl")),
-        ("licenses", ", ".join(reply.get("licenses") or []) or None),
-        ("homepage", reply.get("homepage")),
-        ("repository", reply.get("repository_url")),
-        ("documentation", reply.get("documentation_url")),
-        ("downloads", reply.get("downloads")),
-        ("stars", (reply.get("repository") or {}).get("stars")),
-        ("advisories", None if reply.get("advisories_latest") is None else
-            f"{reply['advisories_latest']} affect the latest version"
-            + (f", {reply['advisories_undetermined']} undetermined" if reply.get("advisories_undetermined") else "")),
-        ("quality", None if not reply.get("quality") else
-            "{score:.0f}/100 (popularity {popularity:.0f}, maintenance {maintenance:.0f}, "
-            "security {security:.0f}, community {community:.0f})".format(**reply["quality"])),
-        ("synced", reply.get("synced_at")),
-    ]
-    lines += [f"  {label:<14}{value}" for label, value in facts if value not in (None, "")]
-    deps = reply.get("dependencies") or []
-    if deps:
-        shown = ", ".join(f"{d['name']} {d['requirement']}" + (f" ({d['kind']})" if d["kind"] != "runtime" else "") for d in deps[:20])
-        more = f" … and {len(deps) - 20} more" if len(deps) > 20 else ""
-        lines.append(f"  {'dependencies':<14}{shown}{more}")
-    lines.append(f"  versions ({reply.get('versions_total', 0)} in all, newest first):")
-    for v in (reply.get("versions") or [])[:versions]:
-        flags = [flag for flag in ("prerelease", "yanked", "deprecated") if v.get(flag)]
-        when = (v.get("published_at") or "")[:10]
-        lines.append(f"    {v['number']:<24}{when:<12}{' '.join(flags)}")
-    return "\n".join(lines)
-
-
-def show_search(reply: dict[str, Any]) -> str:
-    hits = reply.get("hits") or []
-    if not hits:
-        return f"no stored package matches {reply.get('query')!r} (ask for packages with `centralcloud get` first)"
-    lines = []
-    for i, hit in enumerate(hits, 1):
-        lines.append(f"{i:>2}. {hit['ecosystem']}/{hit['name']} {hit.get('latest_version') or ''}  [{hit['score']:.3f}]")
-        if hit.get("description"):
-            lines.append(f"    {hit['description'][:100]}")
-    return "\n".join(lines)
-
-
-def show_advisories(reply: dict[str, Any]) -> str:
-    target = f"{reply['ecosystem']}/{reply['name']}" + (f" {reply['version']}" if reply.get("version") else "")
-    if reply.get("version"):
-        verdict = {True: "AFFECTED", False: "no known advisory affects it", None: "UNDETERMINED"}[reply.get("affected")]
-        lines = [f"{target}: {verdict}"]
-    else:
-        lines = [f"{target}: {len(reply.get('advisories') or [])} advisories"]
-    for item in reply.get("advisories") or []:
-        score = f"{item['score']:.1f}" if item.get("score") is not None else "-"
-        severity = (item.get("severity") or "unknown").upper()
-        fixed = f"  fixed in {item['first_fixed']}" if item.get("first_fixed") else "  no fix known"
-        aliases = f" ({', '.join(item['aliases'][:3])})" if item.get("aliases") else ""
-        lines.append(f"  {severity:<9}{score:>5}  {item['id']}{aliases}{fixed}")
-        if item.get("summary"):
-            lines.append(f"           {item['summary'][:110]}")
-    for item in reply.get("undetermined") or []:
-        lines.append(f"  UNDETERMINED  {item['id']}: {item['reason']}")
-    lines += [f"  warning: {w}" for w in reply.get("warnings") or []]
-    return "\n".join(lines)
-
-
-def show_runs(reply: dict[str, Any]) -> str:
-    lines = []
-    for run in reply.get("runs") or []:
-        finished = (run.get("finished_at") or "")[:19].replace("T", " ")
-        lines.append(
-            f"run {run['id']:<5} {run['state']:<12} {run['trigger']:<9} started {run['started_at'][:19].replace('T', ' ')}"
-            + (f"  finished {finished}" if finished else "") + f"  {run['done']}/{run['total']} packages"
-        )
-        for source, counts in sorted((run.get("counts") or {}).items()):
-            lines.append(
-                f"    {source:<6} checked {counts['checked']:>6}  updated {counts['updated']:>6}  "
-                f"unchanged {counts['unchanged']:>6}  failed {counts['failed']:>5}"
-            )
-        for failure in (run.get("failures") or [])[:10]:
-            lines.append(f"    failed {failure['ecosystem']}/{failure['name']} ({failure['source']}): {failure['reason'][:100]}")
-        if run.get("error"):
-            lines.append(f"    error: {run['error']}")
-    return "\n".join(lines) or "no sync runs yet"
-
-
-def progress_bar(run: dict[str, Any], width: int = 30) -> str:
-    total, done = max(run["total"], 0), run["done"]
-    filled = int(width * done / total) if total else (width if run["state"] != "running" else 0)
-    counts = run.get("counts") or {}
-    updated = sum(c["updated"] for c in counts.values())
-    unchanged = sum(c["unchanged"] for c in counts.values())
-    failed = sum(c["failed"] for c in counts.values())
-    return (
-        f"run {run['id']} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}  "
-        f"updated {updated}  unchanged {unchanged}  failed {failed}  "
-        f"{run.get('phase') or run['state'] if run['state'] == 'running' else run['state']}"
-    )
-
-
 async def follow(settings: config.Settings, run_id: int, *, timeout: float) -> dict[str, Any]:
     """Redraw one progress line on a terminal; elsewhere print a line whenever it changes."""
     live = sys.stderr.isatty()
@@ -267,7 +164,7 @@ async def follow(settings: config.Settings, run_id: int, *, timeout: float) -> d
     while True:
         reply = await ask(settings, subjects.SYNC_STATUS, {"run": run_id}, timeout=timeout)
         run = reply["runs"][0]
-        line = progress_bar(run)
+        line = display.progress_bar(run)
         if live:
             print("\r" + line.ljust(len(shown)), end="", file=sys.stderr, flush=True)
         elif line != shown:
@@ -278,12 +175,6 @@ async def follow(settings: config.Settings, run_id: int, *, timeout: float) -> d
                 print(file=sys.stderr)
             return reply
         await asyncio.sleep(0.5)
-
-
-def show_request(reply: dict[str, Any]) -> str:
-    lines = [f"accepted: {a['purl']}" for a in reply.get("accepted", [])]
-    lines += [f"rejected #{r['index']}: {r['error']['message']}" for r in reply.get("rejected", [])]
-    return "\n".join(lines)
 
 
 def answer(
@@ -316,13 +207,13 @@ def main(argv: list[str] | None = None) -> int:
             payload = package_payload(args.ecosystem, args.name) | {"max_versions": max(args.versions, 0)}
             return answer(
                 settings, args, subjects.PACKAGES_GET, payload,
-                render=lambda reply: show_package(reply, versions=args.versions),
+                render=lambda reply: display.show_package(reply, versions=args.versions),
             )
         if args.command == "search":
             payload = {"query": args.query, "limit": args.limit}
             if args.ecosystem:
                 payload["ecosystem"] = args.ecosystem
-            return answer(settings, args, subjects.PACKAGES_SEARCH, payload, render=show_search)
+            return answer(settings, args, subjects.PACKAGES_SEARCH, payload, render=display.show_search)
         if args.command == "advisories" and args.ecosystem == "import":
             setup_logging(settings.log_level, json_logs=False)
             if not args.name:
@@ -341,10 +232,10 @@ def main(argv: list[str] | None = None) -> int:
                 payload = package_payload(args.ecosystem, args.name)
                 if args.version:
                     payload["version"] = args.version
-            return answer(settings, args, subjects.PACKAGES_ADVISORIES, payload, render=show_advisories)
+            return answer(settings, args, subjects.PACKAGES_ADVISORIES, payload, render=display.show_advisories)
         if args.command == "sync" and args.action == "status":
             payload = {"run": args.run} if args.run is not None else {}
-            return answer(settings, args, subjects.SYNC_STATUS, payload, render=show_runs)
+            return answer(settings, args, subjects.SYNC_STATUS, payload, render=display.show_runs)
         if args.command == "sync":
             payload = {"packages": [package_payload(item, None) for item in args.packages]} if args.packages else {}
             reply = asyncio.run(ask(settings, subjects.SYNC_RUN, payload, timeout=args.timeout))
@@ -353,11 +244,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             print(reply["message"], file=sys.stderr)
             final = asyncio.run(follow(settings, reply["run"], timeout=args.timeout))
-            print(json.dumps(final, indent=2) if args.json else show_runs(final))
+            print(json.dumps(final, indent=2) if args.json else display.show_runs(final))
             return 0 if final["runs"][0]["state"] == "succeeded" else 1
         if args.command == "request":
             payload = {"packages": [package_payload(item, None) for item in args.packages]}
-            return answer(settings, args, subjects.PACKAGES_REQUEST, payload, render=show_request)
+            return answer(settings, args, subjects.PACKAGES_REQUEST, payload, render=display.show_request)
     except RemoteError as err:
         if getattr(args, "json", False):
             print(json.dumps(err.body, indent=2))
