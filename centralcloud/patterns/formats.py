@@ -141,6 +141,10 @@ def decode(
         raise report.ReportRejected(f"a report is a JSON object: {err}", reason=report.WRONG_TYPES) from err
     except msgspec.DecodeError as err:
         raise report.ReportRejected(f"the report is not JSON: {err}", reason=report.NOT_JSON) from err
+    except RecursionError as err:
+        # The envelope parse walks every nested value, so only it can meet this; the later
+        # decodes read slices of the same, already-walked text.
+        raise report.ReportRejected("the report's JSON is nested too deeply to read", reason=report.NOT_JSON) from err
     format_name = detect(envelope)
     collector = report.Collector(max_dependencies=max_dependencies)
     document_project = _READERS[format_name](envelope, collector)

@@ -221,6 +221,11 @@ def test_not_json(body: bytes) -> None:
     assert rejected_reason(body) == report.NOT_JSON
 
 
+def test_json_nested_too_deeply_is_not_read() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert rejected_reason(b'{"project": "p", "dependencies": [{"purl": "pkg:npm/a", "x": ' + deep + b"}]}") == report.NOT_JSON
+
+
 @pytest.mark.parametrize(
     "document",
     [{}, {"name": "x"}, {"bomFormat": "SomethingElse", "specVersion": "1.6"}, {"spdxVersion": "SPDX-2.2", "packages": []}],
