@@ -19,7 +19,7 @@ from typing import Literal
 import msgspec
 from packageurl import PackageURL
 
-from centralcloud import errors, model, names
+from centralcloud.core import errors, model, names
 
 Kind = Literal["runtime", "dev", "optional", "peer", "build"]
 Format = Literal["native", "cyclonedx", "spdx", "github"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from centralcloud import schemas
+from centralcloud.wire import schemas
 from centralcloud.patterns import native
 
 FILE_NAME = "centralcloud.patterns.report.json"

@@ -8,7 +8,7 @@ import pathlib
 import jsonschema
 import pytest
 
-from centralcloud import schemas
+from centralcloud.wire import schemas
 from centralcloud.patterns import report, schema
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
