@@ -34,7 +34,7 @@ class Dependency(msgspec.Struct, frozen=True, kw_only=True):
     alias: str | None = None
     """The name the depender uses for it when that differs from `name` (Cargo's `package =` renames)."""
     features: tuple[str, ...] = ()
-    """Features the depender asks of it (Cargo)."""
+    """Features (Cargo) or extras (PyPI) the depender asks of it."""
     default_features: bool = True
     """Whether its default features are wanted too (Cargo's `default-features`)."""
 

@@ -167,6 +167,7 @@ class PypiSource(base.Source):
                     kind="optional" if extra else "runtime",
                     optional=extra is not None,
                     condition=condition,
+                    features=tuple(sorted(requirement.extras)),
                 )
             )
         return tuple(found)
