@@ -112,8 +112,8 @@ async def _attempt(  # noqa: C901 - one walk, kept together so its restarts read
                         v.number for v in facts.versions if not rules.satisfies(v.number, ask.requirement)
                     )
                     return None
-                if ask.parent is not None and ask.parent[0] != name:
-                    set_aside[ask.parent[0]].add(ask.parent[1])
+                if await _other_version(fetcher, rules, ask.parent, seen, set_aside, root=name):
+                    set_aside[ask.parent[0]].add(ask.parent[1])  # type: ignore[index]
                     return None
             conflicts.append(_conflict(ask.name, seen[ask.name], current.number))
             continue
@@ -121,8 +121,8 @@ async def _attempt(  # noqa: C901 - one walk, kept together so its restarts read
             requirements = [item for item, _parent in seen[ask.name]]
             options = [v for v in rules.candidates(facts, requirements) if v.number not in set_aside[ask.name]]
             if not options:
-                if not final and ask.parent is not None and ask.parent[0] != name:
-                    set_aside[ask.parent[0]].add(ask.parent[1])
+                if not final and await _other_version(fetcher, rules, ask.parent, seen, set_aside, root=name):
+                    set_aside[ask.parent[0]].add(ask.parent[1])  # type: ignore[index]
                     return None
                 conflicts.append(_conflict(ask.name, seen[ask.name], None))
                 continue
@@ -149,6 +149,27 @@ async def _attempt(  # noqa: C901 - one walk, kept together so its restarts read
                 )
             )
     return chosen, edges, conflicts
+
+
+async def _other_version(
+    fetcher: _graph.Fetcher,
+    rules: Rules,
+    parent: tuple[str, str] | None,
+    seen: dict[str, list[tuple[str, tuple[str, str] | None]]],
+    set_aside: dict[str, set[str]],
+    *,
+    root: str,
+) -> bool:
+    """Whether the depender could take another version: only then is setting its version aside worth a restart."""
+    if parent is None or parent[0] == root:
+        return False
+    facts = await fetcher.package(parent[0])
+    if facts is None:
+        return False
+    requirements = [item for item, _origin in seen[parent[0]]]
+    return any(
+        v.number != parent[1] and v.number not in set_aside[parent[0]] for v in rules.candidates(facts, requirements)
+    )
 
 
 def _conflict(name: str, seen: list[tuple[str, tuple[str, str] | None]], chosen: str | None) -> _graph.Conflict:
