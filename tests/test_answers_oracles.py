@@ -12,26 +12,26 @@ import datetime as dt
 import json
 import os
 import pathlib
-import shutil
+import re
 import subprocess
-import sys
 import tempfile
 
 import aiohttp
+import packaging.utils
 import pytest
 
 import replay
-from centralcloud import versions
 from centralcloud.answers import recommend
 from centralcloud.answers.resolve import fetching
 from centralcloud.answers.resolve import npm as npm_resolve
 from centralcloud.answers.resolve import pypi as pypi_resolve
-
 from centralcloud.sources import base, npm, pypi, registries
+from fixtures.answers import record
 
 ANSWERS = replay.FIXTURES / "answers"
 POLICY = base.HttpPolicy(timeout=30.0, max_attempts=2, backoff_base=0.05, backoff_max=0.1)
-online = pytest.mark.skipif(os.environ.get("CENTRALCLOUD_ONLINE_TESTS") != "1", reason="set CENTRALCLOUD_ONLINE_TESTS=1")
+NOW = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+live = pytest.mark.skipif(os.environ.get("CENTRALCLOUD_ONLINE_TESTS") != "1", reason="set CENTRALCLOUD_ONLINE_TESTS=1")
 
 
 def lock_pairs(packages: dict[str, dict]) -> set[tuple[str, str]]:
@@ -92,3 +92,104 @@ async def test_flask_tree_equals_pip_install_report(server):
         ["flask@3.0.3", "werkzeug@3.1.9", "markupsafe@3.0.4"],
     ]
     assert "importlib-metadata" not in {name for name, _version in resolution.pairs()}
+
+
+# ---- recommend: pip index versions, node-semver maxSatisfying ----------------------
+
+
+def pip_first(output: str) -> str:
+    """The version `pip index versions` lists first: "django (5.2.19)" on its first line."""
+    return re.match(r"\S+ \(([^)]+)\)", output).group(1)
+
+
+def pip_listed(output: str) -> list[str]:
+    return re.search(r"Available versions: (.*)", output).group(1).split(", ")
+
+
+async def test_recommend_django_for_python_311_is_pips_first(server):
+    server.add("/pypi/django/json", replay.Reply(body=(ANSWERS / "pypi" / "projects" / "django.json").read_bytes()))
+    async with aiohttp.ClientSession() as session:
+        facts = (await pypi.PypiSource(session=session, base_url=server.url, policy=POLICY).fetch("django")).package
+    answer = recommend.recommend(
+        ecosystem="pypi", candidates=recommend.candidates_from(facts), options=recommend.Options(runtime={"python": "3.11"}, now=NOW)
+    )
+    saved = (ANSWERS / "pypi" / "django-index-versions-py3.11.txt").read_text()
+    assert answer.version == pip_first(saved) == "5.2.19"
+    # Everything newer that was skipped is something pip does not offer on 3.11 either.
+    assert answer.skipped and not {entry.version for entry in answer.skipped} & set(pip_listed(saved))
+    assert "supports Python 3.11" in answer.reasons
+
+
+async def test_recommend_express_caret_4_is_node_semvers_max_satisfying(server):
+    server.add("/express", replay.Reply(body=(ANSWERS / "npm" / "packuments" / "express.json").read_bytes()))
+    async with aiohttp.ClientSession() as session:
+        facts = (await npm.NpmSource(session=session, base_url=server.url, policy=POLICY).fetch("express")).package
+    answer = recommend.recommend(
+        ecosystem="npm", candidates=recommend.candidates_from(facts), options=recommend.Options(requirement="^4", now=NOW)
+    )
+    assert answer.version == (ANSWERS / "npm" / "express-max-satisfying-caret4.txt").read_text().strip() == "4.22.3"
+    # It is among what `npm view 'express@^4' version` prints, which lists in packument order, not sorted.
+    printed = re.findall(r"'([^']+)'", (ANSWERS / "npm" / "express-view-caret4.txt").read_text())
+    assert answer.version in printed and len(printed) == len(set(printed))
+    assert answer.latest == facts.latest_version
+
+
+# ---- online twins ----------------------------------------------------------------------
+
+
+@pytest.mark.online
+@live
+async def test_live_express_tree_equals_npm_install():
+    with tempfile.TemporaryDirectory() as work:
+        subprocess.run(
+            ["npm", "install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund", "express@4.21.2"],
+            cwd=work, check=True, capture_output=True,
+        )  # fmt: skip
+        packages = json.loads(pathlib.Path(work, "package-lock.json").read_text())["packages"]
+    async with aiohttp.ClientSession() as session:
+        source = npm.NpmSource(session=session, base_url=registries.npm_registry_url(), policy=POLICY)
+        resolution = await npm_resolve.resolve(fetching.SourceProvider(source), name="express", version="4.21.2")
+    assert resolution.complete
+    assert resolution.pairs() == lock_pairs(packages)
+
+
+@pytest.mark.online
+@live
+async def test_live_flask_tree_equals_pip_install():
+    with tempfile.TemporaryDirectory() as work:
+        report = pathlib.Path(work, "r.json")
+        record.pip("install", "--dry-run", "--ignore-installed", "--report", str(report), "flask==3.0.3",
+                   "--python-version", "3.12", "--only-binary=:all:", "--target", str(pathlib.Path(work, "t")))  # fmt: skip
+        install = json.loads(report.read_text())["install"]
+    expected = {(packaging.utils.canonicalize_name(item["metadata"]["name"]), item["metadata"]["version"]) for item in install}
+    async with aiohttp.ClientSession() as session:
+        source = pypi.PypiSource(session=session, base_url=registries.pypi_url(), policy=POLICY)
+        resolution = await pypi_resolve.resolve(fetching.SourceProvider(source), name="flask", requirement="==3.0.3", python="3.12")
+    assert resolution.complete
+    assert resolution.pairs() == expected
+
+
+@pytest.mark.online
+@live
+async def test_live_recommend_django_for_python_311():
+    expected = pip_first(record.pip("index", "versions", "django", "--python-version", "3.11"))
+    async with aiohttp.ClientSession() as session:
+        facts = (await pypi.PypiSource(session=session, base_url=registries.pypi_url(), policy=POLICY).fetch("django")).package
+    answer = recommend.recommend(
+        ecosystem="pypi", candidates=recommend.candidates_from(facts),
+        options=recommend.Options(runtime={"python": "3.11"}, now=dt.datetime.now(dt.timezone.utc)),
+    )  # fmt: skip
+    assert answer.version == expected
+
+
+@pytest.mark.online
+@live
+async def test_live_recommend_express_caret_4():
+    expected = record.max_satisfying("express", "^4")
+    async with aiohttp.ClientSession() as session:
+        facts = (await npm.NpmSource(session=session, base_url=registries.npm_registry_url(), policy=POLICY).fetch("express")).package
+    answer = recommend.recommend(
+        ecosystem="npm", candidates=recommend.candidates_from(facts),
+        options=recommend.Options(requirement="^4", now=dt.datetime.now(dt.timezone.utc)),
+    )  # fmt: skip
+    assert answer.version == expected

@@ -29,7 +29,7 @@ from typing import Literal
 import msgspec
 import packaging.specifiers
 
-from centralcloud import errors, names, versions
+from centralcloud import errors, model, names, versions
 
 RUNTIMES: dict[str, str] = {"pypi": "python", "npm": "node", "cargo": "rust", "hex": "elixir"}
 """The runtime key each ecosystem's versions are constrained by."""
@@ -135,6 +135,28 @@ class Options:
     """Cooldown: skip versions published fewer days ago than this."""
     now: dt.datetime
     """The time the ages are measured at."""
+
+
+def candidates_from(
+    facts: model.PackageFacts,
+    *,
+    advisories: Mapping[str, Sequence[str]] | None = None,
+    adoption: Mapping[str, int] | None = None,
+) -> list[Candidate]:
+    """Candidates from a package's facts, with advisory ids and adoption per version number when known."""
+    return [
+        Candidate(
+            number=version.number,
+            published_at=version.published_at,
+            prerelease=version.prerelease,
+            yanked=version.yanked,
+            deprecated=version.deprecated,
+            requires_runtime=version.requires_runtime,
+            advisories=tuple((advisories or {}).get(version.number, ())),
+            adoption=(adoption or {}).get(version.number, 0),
+        )
+        for version in facts.versions
+    ]
 
 
 def check_runtime(runtime: Mapping[str, str]) -> dict[str, str]:
