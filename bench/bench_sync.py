@@ -31,6 +31,7 @@ import aiohttp.web
 import servers
 from centralcloud.facts import cache, catalog
 from centralcloud.store import packages as store
+from centralcloud.jobs import cleanup, scores
 from centralcloud.jobs import runner as sync
 from centralcloud.sources import http, npm
 
@@ -152,8 +153,8 @@ async def main(packages: int, big: int, big_versions: int, concurrency: int) -> 
         watch.wrap(http.HttpSource, "_decode", "json decoding")
         watch.wrap_async(npm.NpmSource, "fetch", "fetch (http + decoding + mapping)")
         watch.wrap_async(store, "save_package", "writing to PostgreSQL")
-        watch.wrap_async(sync.SyncJob, "compute_scores", "scores")
-        watch.wrap_async(sync.SyncJob, "cleanup", "cleanup")
+        watch.wrap_async(scores, "compute", "scores")
+        watch.wrap_async(cleanup, "remove_unused", "cleanup")
         options = sync.Options(depth=0, concurrency={"npm": concurrency})
         job = sync.SyncJob(database=database, the_catalog=the_catalog, options=options)
 
@@ -170,13 +171,13 @@ async def main(packages: int, big: int, big_versions: int, concurrency: int) -> 
                 f"unchanged {counts['unchanged']}, failed {counts['failed']})"
             )
             fetch = watch.seconds.get("fetch (http + decoding + mapping)", 0.0)
-            http = watch.seconds.get("http (incl. JSON decoding)", 0.0)
+            http_seconds = watch.seconds.get("http (incl. JSON decoding)", 0.0)
             decode = watch.seconds.get("json decoding", 0.0)
             write = watch.seconds.get("writing to PostgreSQL", 0.0)
             stages = {
-                "http": http - decode,
+                "http": http_seconds - decode,
                 "json decoding": decode,
-                "mapping": max(fetch - http, 0.0),
+                "mapping": max(fetch - http_seconds, 0.0),
                 "writing": write,
             }
             total = sum(stages.values()) or 1.0

@@ -118,6 +118,8 @@ async def test_serde_facts(session, server):
             ),
             model.Dependency(name="serde_derive", ecosystem="cargo", requirement="^1", kind="dev"),
         ),
+        requires_runtime="1.31",
+        features={"alloc": (), "default": ("std",), "derive": ("serde_derive",), "rc": (), "std": (), "unstable": ()},
     )
 
 
@@ -148,6 +150,7 @@ async def test_tokio_renamed_target_build_and_dev_dependencies(session, server):
         requirement="^0.8.0",
         kind="dev",
         condition='cfg(not(all(target_family = "wasm", target_os = "unknown")))',
+        alias="rand09",
     )
     assert ("rand09", "dev") not in dependencies
     assert dependencies[("windows-sys", "runtime")] == model.Dependency(
@@ -159,6 +162,13 @@ async def test_tokio_renamed_target_build_and_dev_dependencies(session, server):
     assert dependencies[("tokio-macros", "runtime")].requirement == "~2.4.0"
     assert dependencies[("pin-project-lite", "runtime")].optional is False
     assert dependencies[("loom", "dev")].condition == "cfg(loom)"
+    # What the resolver needs: the MSRV, features (features2 merged in) and what each dependency asks.
+    assert latest.requires_runtime == "1.70"
+    assert latest.features["full-tracing"] == ("dep:tracing", "full")
+    assert latest.features["macros"] == ("tokio-macros",)
+    assert dependencies[("mio", "runtime")].default_features is False
+    assert dependencies[("socket2", "runtime")].features == ("all",)
+    assert dependencies[("bytes", "runtime")].default_features is True
 
 
 async def test_index_not_modified_skips_the_api(session, server):

@@ -256,3 +256,13 @@ async def test_live_express():
     assert not latest.prerelease
     assert latest.published_at is not None
     assert any(dep.name == "accepts" and dep.kind == "runtime" for dep in latest.dependencies)
+
+
+async def test_engines_node_is_the_runtime_requirement(server, source):
+    server.add("/express", replay.Reply.fixture("npm/express.json"))
+    facts = (await source.fetch("express")).package
+    assert version(facts, "5.3.0").requires_runtime == ">= 18"
+    assert version(facts, "4.21.2").requires_runtime == ">= 0.10.0"
+    doc = {"name": "pkg", "versions": {"1.0.0": {"engines": ["node >=0.4"]}, "2.0.0": {"engines": {"npm": ">=7"}}}}
+    facts = await fetch_doc(server, source, doc)
+    assert [item.requires_runtime for item in facts.versions] == [None, None]

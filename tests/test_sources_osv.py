@@ -8,7 +8,7 @@ import json
 import pytest
 
 import replay
-from centralcloud.core import errors, model
+from centralcloud.core import ecosystems, errors, model
 from centralcloud.sources import http, osv
 
 FAST = http.HttpPolicy(timeout=2.0, max_attempts=2, backoff_base=0.01, backoff_max=0.02, max_retry_wait=1.0)
@@ -376,6 +376,8 @@ async def test_get_rejects_odd_ids_without_sending(session, server, advisory_id)
 
 
 def test_ecosystem_names():
-    assert osv.ECOSYSTEMS == {"npm": "npm", "cargo": "crates.io", "hex": "Hex", "pypi": "PyPI"}
+    assert {e.key: osv.osv_ecosystem(e.key) for e in ecosystems.ALL} == {
+        "npm": "npm", "cargo": "crates.io", "hex": "Hex", "pypi": "PyPI"
+    }
     assert osv.osv_ecosystem("crates.io") == "crates.io"
     assert osv.DEFAULT_URL == "https://api.osv.dev"

@@ -272,3 +272,87 @@ async def test_live_django():
     latest = version(facts, facts.latest_version)
     assert not latest.prerelease and not latest.yanked
     assert any(dep.name == "asgiref" and dep.kind == "runtime" for dep in latest.dependencies)
+
+
+async def test_requires_python_and_metadata_link_per_release(server, source):
+    server.add("/pypi/django/json", replay.Reply.fixture("pypi/django.json"))
+    facts = (await source.fetch("django")).package
+    assert version(facts, "1.11.29").requires_runtime is None
+    assert version(facts, "5.0.4").requires_runtime == ">=3.10"
+    assert version(facts, "6.1.2").requires_runtime == ">=3.12"
+    # The recorded files say core-metadata: false, so there is no metadata file to point at.
+    assert {item.metadata_url for item in facts.versions} == {None}
+
+
+async def test_metadata_link_is_resolved_against_the_document(server, source):
+    doc = project(
+        releases={
+            "1.0": [
+                {"packagetype": "sdist", "url": "../../files/pkg-1.0.tar.gz", "core-metadata": False},
+                {"packagetype": "bdist_wheel", "url": "../../files/pkg-1.0-py3-none-any.whl",
+                 "core-metadata": {"sha256": "00"}},
+            ],
+            "0.9": [{"packagetype": "bdist_wheel", "url": "https://files.invalid/pkg-0.9-py3-none-any.whl",
+                     "data-dist-info-metadata": True}],
+        }
+    )  # fmt: skip
+    facts = await fetch_doc(server, source, doc)
+    assert version(facts, "1.0").metadata_url == f"{server.url}/files/pkg-1.0-py3-none-any.whl.metadata"
+    assert version(facts, "0.9").metadata_url == "https://files.invalid/pkg-0.9-py3-none-any.whl.metadata"
+
+
+async def test_requires_python_prefers_the_wheel(server, source):
+    doc = project(
+        releases={
+            "1.0": [
+                {"packagetype": "sdist", "requires_python": ">=3.7", "url": "files/pkg-1.0.tar.gz"},
+                {"packagetype": "bdist_wheel", "requires_python": ">=3.8", "url": "files/pkg-1.0-py3-none-any.whl",
+                 "core-metadata": False},
+            ]
+        }
+    )  # fmt: skip
+    release = version(await fetch_doc(server, source, doc), "1.0")
+    assert (release.requires_runtime, release.metadata_url) == (">=3.8", None)
+
+
+async def test_fetch_release_reads_the_wheel_metadata(server, source):
+    metadata = (
+        b"Metadata-Version: 2.1\nName: Flask\nVersion: 3.0.3\nRequires-Python: >=3.8\n"
+        b"Requires-Dist: Werkzeug>=3.0.0\nRequires-Dist: importlib-metadata>=3.6.0; python_version < '3.10'\n"
+        b'Requires-Dist: asgiref>=3.2 ; extra == "async"\n\nA simple framework.\n'
+    )
+    server.add("/files/flask-3.0.3-py3-none-any.whl.metadata", replay.Reply(body=metadata))
+    release = await source.fetch_release(
+        "Flask", "3.0.3", metadata_url=f"{server.url}/files/flask-3.0.3-py3-none-any.whl.metadata"
+    )
+    assert release.number == "3.0.3" and release.requires_runtime == ">=3.8"
+    assert release.dependencies == (
+        model.Dependency(name="werkzeug", ecosystem="pypi", requirement=">=3.0.0"),
+        model.Dependency(
+            name="importlib-metadata", ecosystem="pypi", requirement=">=3.6.0", condition='python_version < "3.10"'
+        ),
+        model.Dependency(
+            name="asgiref", ecosystem="pypi", requirement=">=3.2", kind="optional", optional=True,
+            condition="extra == async",
+        ),
+    )  # fmt: skip
+    with pytest.raises(errors.BadResponse):
+        await source.fetch_release(
+            "flask", "3.0.2", metadata_url=f"{server.url}/files/flask-3.0.3-py3-none-any.whl.metadata"
+        )
+
+
+async def test_fetch_release_reads_the_per_version_document(server, source):
+    # The shape of /pypi/<name>/<version>/json: `info` of that release and its files under `urls`.
+    doc = {
+        "info": {"name": "Pkg", "version": "2.0", "requires_dist": ["idna<4,>=2.5"], "requires_python": ">=3.9",
+                 "yanked": False},
+        "urls": [{"packagetype": "sdist", "upload_time_iso_8601": "2024-05-01T10:00:00Z", "requires_python": None,
+                  "url": "files/pkg-2.0.tar.gz"}],
+        "vulnerabilities": [],
+    }  # fmt: skip
+    server.add("/pypi/pkg/2.0/json", replay.Reply.json(doc))
+    release = await source.fetch_release("PKG", "2.0")
+    assert release.published_at == dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+    assert release.requires_runtime == ">=3.9"
+    assert release.dependencies == (model.Dependency(name="idna", ecosystem="pypi", requirement="<4,>=2.5"),)

@@ -29,6 +29,12 @@ class Dependency(msgspec.Struct, frozen=True, kw_only=True):
     """True when the dependency is only pulled in on request (extras, optional peers, features)."""
     condition: str | None = None
     """Extra, feature or environment marker that activates it, when there is one."""
+    alias: str | None = None
+    """The name the depender uses for it when that differs from `name` (Cargo's `package =` renames)."""
+    features: tuple[str, ...] = ()
+    """Features (Cargo) or extras (PyPI) the depender asks of it."""
+    default_features: bool = True
+    """Whether its default features are wanted too (Cargo's `default-features`)."""
 
 
 class Version(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,6 +58,13 @@ class Version(msgspec.Struct, frozen=True, kw_only=True):
     """Licenses declared by this version, when they differ per version."""
     dependencies: tuple[Dependency, ...] | None = None
     """Declared dependencies; None when the source did not say (not fetched), () when none."""
+    requires_runtime: str | None = None
+    """The runtime this version needs, in the runtime's own requirement syntax: PyPI Requires-Python,
+    npm engines.node, Cargo rust_version (a minimum), Hex's elixir requirement."""
+    features: dict[str, tuple[str, ...]] | None = None
+    """Cargo features: each feature's name and what it enables ("dep:x", "x/feat", "x?/feat", other features)."""
+    metadata_url: str | None = None
+    """Where this version's core metadata can be read without downloading it (PyPI's PEP 658 file)."""
 
 
 class SourceAdvisory(msgspec.Struct, frozen=True, kw_only=True):

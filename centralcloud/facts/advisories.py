@@ -12,12 +12,9 @@ parse) puts the advisory in `undetermined` with the reason, never among the safe
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
-
-import msgspec
 
 from centralcloud import versions
 from centralcloud.core import errors, model

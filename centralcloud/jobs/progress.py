@@ -11,7 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from centralcloud.core import clock, ecosystems, errors, names
-from centralcloud.facts import advisory_checks, cache, catalog, repositories
+from centralcloud.facts import advisory_checks
+from centralcloud.facts import catalog as facts_catalog
+from centralcloud.facts import cache as read_cache
+from centralcloud.facts import repositories as repository_facts
 from centralcloud.store import db, runs
 
 logger = logging.getLogger(__name__)
@@ -84,7 +87,7 @@ class Run:
     """One run as its phases see it: what to work on, with what, and where to count."""
 
     database: db.Database
-    catalog: catalog.Catalog
+    catalog: facts_catalog.Catalog
     options: Options
     progress: Progress
     started_at: dt.datetime
@@ -97,11 +100,11 @@ class Run:
         return self.catalog.checks
 
     @property
-    def repositories(self) -> repositories.RepositoryFacts:
+    def repositories(self) -> repository_facts.RepositoryFacts:
         return self.catalog.repositories
 
     @property
-    def cache(self) -> cache.ReadCache:
+    def cache(self) -> read_cache.ReadCache:
         return self.catalog.cache
 
     async def note(self, source: str, reason: str) -> None:

@@ -19,7 +19,7 @@ from typing import Literal
 import msgspec
 from packageurl import PackageURL
 
-from centralcloud.core import errors, model, names
+from centralcloud.core import ecosystems, errors, names
 
 Kind = Literal["runtime", "dev", "optional", "peer", "build"]
 Format = Literal["native", "cyclonedx", "spdx", "github"]
@@ -87,7 +87,7 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def tracked(self) -> bool:
-        return self.ecosystem in model.ECOSYSTEMS
+        return self.ecosystem in ecosystems.KEYS
 
     @property
     def purl(self) -> str:
@@ -200,7 +200,7 @@ def parse_purl(value: str) -> tuple[str, str, str | None] | _Bad:
     if version is not None and len(version) > MAX_VERSION_CHARS:
         return _Bad(MALFORMED_PURL, f"a version is at most {MAX_VERSION_CHARS} characters")
     namespace = purl.namespace or None
-    if purl.type not in model.ECOSYSTEMS:
+    if purl.type not in ecosystems.KEYS:
         return (purl.type, f"{namespace}/{purl.name}" if namespace else purl.name, version)
     if purl.type == "npm" and namespace and not namespace.startswith("@"):
         namespace = f"@{namespace}"

@@ -169,6 +169,8 @@ class CargoSource(base.Source):
             yanked_reason=readers.text(details.get("yank_message")) if yanked else None,
             licenses=(license_expression,) if license_expression else (),
             dependencies=self._dependencies(package, number, entry.get("deps")),
+            requires_runtime=readers.text(entry.get("rust_version")),
+            features=_features(entry),
         )
 
     def _dependencies(self, package: str, number: str, deps: object) -> tuple[model.Dependency, ...]:
@@ -200,6 +202,9 @@ class CargoSource(base.Source):
                     optional=dep.get("optional") is True,
                     # `cfg(windows)` or a target triple: the platforms it applies to.
                     condition=readers.text(dep.get("target")),
+                    alias=alias if alias != real else None,
+                    features=readers.strings(dep.get("features")),
+                    default_features=dep.get("default_features") is not False,
                 )
             )
         return tuple(found)
@@ -218,6 +223,15 @@ def _newest_stable(versions: tuple[model.Version, ...]) -> str | None:
         if best is None or key > best[0]:
             best = (key, version.number)
     return best[1] if best else None
+
+
+def _features(entry: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """A version's features; `features2` holds the entries using `dep:` or `?/` syntax, kept apart for old Cargos."""
+    found: dict[str, tuple[str, ...]] = {}
+    for key in ("features", "features2"):
+        for feature, enables in readers.obj(entry.get(key)).items():
+            found[feature] = readers.strings(enables)
+    return found
 
 
 def _labels(value: object, field: str) -> tuple[str, ...]:

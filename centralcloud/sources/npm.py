@@ -95,6 +95,8 @@ class NpmSource(base.Source):
             deprecated_reason=reason,
             licenses=_licenses(manifest),
             dependencies=self._dependencies(package, number, manifest),
+            # Early manifests sometimes hold engines as an array of strings, which names no node range.
+            requires_runtime=readers.text(readers.obj(manifest.get("engines")).get("node")),
         )
 
     def _dependencies(self, package: str, number: str, manifest: dict[str, Any]) -> tuple[model.Dependency, ...]:

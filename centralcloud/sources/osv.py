@@ -16,16 +16,14 @@ from typing import Any
 import aiohttp
 import cvss
 
-from centralcloud.core import errors, model, names
+from centralcloud.core import ecosystems, errors, model, names
 from centralcloud.sources import http, readers
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://api.osv.dev"
 
-ECOSYSTEMS = {"npm": "npm", "cargo": "crates.io", "hex": "Hex", "pypi": "PyPI"}
 """Our ecosystem names and OSV's spelling of them."""
-_OURS = {osv_name: ours for ours, osv_name in ECOSYSTEMS.items()}
 
 KNOWN_RANGE_TYPES = ("SEMVER", "ECOSYSTEM")
 """Range types whose events are versions of the package; others (GIT) are kept but flagged."""
@@ -49,7 +47,7 @@ _BATCH = 1000
 
 def osv_ecosystem(ecosystem: str) -> str:
     """OSV's name for one of our ecosystems (UnknownEcosystem for others)."""
-    return ECOSYSTEMS[names.ecosystem(ecosystem)]
+    return ecosystems.get(names.ecosystem(ecosystem)).osv_name
 
 
 def cvss_score(kind: str, vector: str) -> float | None:
@@ -139,9 +137,10 @@ def _objects(value: object) -> list[dict[str, Any]]:
 def _affected(advisory_id: str, entry: object) -> model.AffectedPackage | None:
     entry = readers.obj(entry)
     package = readers.obj(entry.get("package"))
-    ecosystem = _OURS.get(readers.text(package.get("ecosystem")) or "")
-    if ecosystem is None:
+    known = ecosystems.from_osv(readers.text(package.get("ecosystem")) or "")
+    if known is None:
         return None
+    ecosystem = known.key
     flags: list[str] = []
     raw_name = readers.text(package.get("name"))
     if raw_name is None:
@@ -298,7 +297,7 @@ class OsvSource(http.HttpSource):
 
 def _package(ecosystem: str, name: str) -> dict[str, str]:
     ours = names.ecosystem(ecosystem)
-    return {"name": names.normalize(ours, name), "ecosystem": ECOSYSTEMS[ours]}
+    return {"name": names.normalize(ours, name), "ecosystem": ecosystems.get(ours).osv_name}
 
 
 def _with_token(query: dict[str, Any], token: str | None) -> dict[str, Any]:

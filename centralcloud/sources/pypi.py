@@ -1,21 +1,26 @@
 """PyPI: the JSON API's project document (`/pypi/<name>/json`).
 
 `info` describes one release (the one PyPI calls latest); `releases` lists every
-version's files. Dependencies are only known for the release `info` describes.
+version's files. Dependencies are only known for the release `info` describes;
+`fetch_release` reads any other release's, from its wheel's core metadata (PEP 658)
+or from the per-version document (`/pypi/<name>/<version>/json`).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import urllib.parse
 from typing import Any
 
+import aiohttp
 import msgspec
+import packaging.metadata
 import packaging.requirements
 import packaging.version
 
 from centralcloud.core import errors, model, names
-from centralcloud.sources import base, readers, repository_urls
+from centralcloud.sources import base, http, readers, repository_urls
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +49,54 @@ class PypiSource(base.Source):
             f"pypi/{project}/json", package=project, etag=etag, last_modified=last_modified, mapper=self._facts
         )
 
+    async def fetch_release(self, name: str, version: str, *, metadata_url: str | None = None) -> model.Version:
+        """One release with its dependencies and Requires-Python.
+
+        With `metadata_url` (a `Version.metadata_url`) the wheel's own core metadata is read, as pip
+        reads it: the JSON API states requires_dist as the first uploaded file declared it, which may be
+        an sdist with other (or dynamic) metadata. Without it, the per-version JSON document.
+        """
+        project = names.normalize(self.ecosystem, name)
+        if metadata_url:
+            reader = _CoreMetadata(session=self.session, base_url=self.base_url, policy=self.policy)
+            response = await reader.get_json(metadata_url)
+            with readers.mapping_errors(source=self.name, ecosystem=self.ecosystem, package=project):
+                return self._from_metadata(project, version, response.json)
+        response = await self.get_json(f"pypi/{project}/{version}/json")
+        with readers.mapping_errors(source=self.name, ecosystem=self.ecosystem, package=project):
+            doc = readers.expect(response.json, dict, source=self.name, what="the release document")
+            info = readers.required(doc, "info", dict, source=self.name)
+            files = [item for item in doc.get("urls") or () if isinstance(item, dict)]
+            release = _release(
+                version, files, parsed=_parse_version(version), document_url=self.url(f"pypi/{project}/{version}/json")
+            )
+            release = _with_info(release, info, self._requirements(project, info.get("requires_dist")))
+            # A release whose files state no Requires-Python may still declare it in `info`.
+            return msgspec.structs.replace(
+                release, requires_runtime=release.requires_runtime or _meta(info.get("requires_python"))
+            )
+
+    def _from_metadata(self, project: str, version: str, fields: dict[str, Any]) -> model.Version:
+        stated = fields.get("version")
+        if stated is not None and _parse_version(stated) != _parse_version(version):
+            raise errors.BadResponse(
+                f"pypi metadata for {project} {version} describes version {stated}", source=self.name
+            )
+        parsed = _parse_version(version)
+        return model.Version(
+            number=version,
+            prerelease=parsed.is_prerelease if parsed else False,
+            dependencies=self._requirements(project, fields.get("requires_dist")),
+            requires_runtime=_meta(fields.get("requires_python")),
+        )
+
     def _facts(self, project: str, doc: Any) -> model.PackageFacts:
         doc = readers.expect(doc, dict, source=self.name, what="the project document")
         info = readers.required(doc, "info", dict, source=self.name)
         releases = readers.required(doc, "releases", dict, source=self.name)
         info_version = _meta(info.get("version"))
+        # Mirrors may link files relative to the document.
+        document_url = self.url(f"pypi/{project}/json")
         dependencies = self._requirements(project, info.get("requires_dist"))
 
         versions = []
@@ -56,7 +104,7 @@ class PypiSource(base.Source):
         for number, files in releases.items():
             files = [item for item in files if isinstance(item, dict)] if isinstance(files, list) else []
             parsed = _parse_version(number)
-            version = _release(number, files, parsed=parsed)
+            version = _release(number, files, parsed=parsed, document_url=document_url)
             if number == info_version:
                 version = _with_info(version, info, dependencies)
             versions.append(version)
@@ -119,12 +167,27 @@ class PypiSource(base.Source):
                     kind="optional" if extra else "runtime",
                     optional=extra is not None,
                     condition=condition,
+                    features=tuple(sorted(requirement.extras)),
                 )
             )
         return tuple(found)
 
 
-def _release(number: str, files: list[dict[str, Any]], *, parsed: packaging.version.Version | None) -> model.Version:
+class _CoreMetadata(http.HttpSource):
+    """A wheel's METADATA file served beside it (PEP 658): email-header text, not JSON."""
+
+    name = "pypi"
+    ecosystem = "pypi"
+
+    def _decode(self, resp: aiohttp.ClientResponse, body: bytearray, url: str) -> Any:
+        # http.HttpSource offers no raw-body read, so the metadata format is decoded here.
+        raw, _unparsed = packaging.metadata.parse_email(bytes(body))
+        return raw
+
+
+def _release(
+    number: str, files: list[dict[str, Any]], *, parsed: packaging.version.Version | None, document_url: str = ""
+) -> model.Version:
     """A release from its files: published with its first file, yanked when every file is."""
     uploaded = [
         stamp
@@ -140,7 +203,26 @@ def _release(number: str, files: list[dict[str, Any]], *, parsed: packaging.vers
         yanked_reason=next((reason for item in files if (reason := readers.text(item.get("yanked_reason")))), None)
         if yanked
         else None,
+        requires_runtime=_requires_python(files),
+        metadata_url=_metadata_url(files, document_url=document_url),
     )
+
+
+def _requires_python(files: list[dict[str, Any]]) -> str | None:
+    """Requires-Python of a release, which the API states per file; a wheel's wins, as pip prefers wheels."""
+    wheels_first = sorted(files, key=lambda item: item.get("packagetype") != "bdist_wheel")
+    return next((found for item in wheels_first if (found := _meta(item.get("requires_python")))), None)
+
+
+def _metadata_url(files: list[dict[str, Any]], *, document_url: str) -> str | None:
+    """The PEP 658 metadata file of the release's first wheel that has one (the file's URL + ".metadata")."""
+    for item in files:
+        # PEP 714 renamed the key; older mirrors still send the PEP 658 spelling.
+        served = item.get("core-metadata", item.get("data-dist-info-metadata"))
+        url = readers.text(item.get("url"))
+        if item.get("packagetype") == "bdist_wheel" and served and url:
+            return urllib.parse.urljoin(document_url, url) + ".metadata"
+    return None
 
 
 def _with_info(
