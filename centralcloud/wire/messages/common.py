@@ -19,7 +19,7 @@ class ErrorBody(msgspec.Struct, kw_only=True):
     """What went wrong."""
 
     code: str
-    """Stable machine-readable kind: bad_request, invalid_name, unknown_ecosystem, payload_too_large, invalid_version, invalid_requirement (400); not_found (404); source_unavailable, bad_response (503); deadline_exceeded (504); database, config, internal (500)."""
+    """Stable machine-readable kind: bad_request, invalid_name, unknown_ecosystem, payload_too_large, invalid_version, invalid_requirement, report_rejected (400); not_found, no_candidate (404); source_unavailable, bad_response (503); deadline_exceeded (504); database, config, internal (500)."""
     message: str
     """Human-readable explanation."""
     status: int
