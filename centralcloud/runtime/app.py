@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import importlib
 import logging
 import signal
 import urllib.parse
@@ -20,13 +21,13 @@ import aiohttp
 import nats
 
 from centralcloud import __version__
-from centralcloud.core import clock, errors
+from centralcloud.core import clock, ecosystems, errors
 from centralcloud.edge import endpoint, handlers
 from centralcloud.facts import cache, catalog
 from centralcloud.jobs import runner as sync
 from centralcloud.jobs import schedule
 from centralcloud.runtime import config, embedded_nats, embedded_postgres
-from centralcloud.sources import base, cargo, github, hex as hexpm, http, npm, npm_audit, osv, osv_export, pypi, registries
+from centralcloud.sources import base, github, http, npm_audit, osv, osv_export
 from centralcloud.store import advisories as store_advisories
 from centralcloud.store import db, migrations, search
 from centralcloud.wire import subjects
@@ -44,37 +45,16 @@ def build_sources(settings: config.Settings, session: aiohttp.ClientSession) -> 
     """One adapter per ecosystem whose endpoint is known; a missing one is logged, not fatal."""
     policy = http_policy(settings)
     found: dict[str, base.Source] = {}
-    makers: dict[str, tuple[Callable[[], str], Callable[[str], base.Source]]] = {
-        "npm": (
-            lambda: settings.npm_url or registries.npm_registry_url(),
-            lambda url: npm.NpmSource(session=session, base_url=url, policy=policy),
-        ),
-        "pypi": (
-            lambda: settings.pypi_url or registries.pypi_url(),
-            lambda url: pypi.PypiSource(session=session, base_url=url, policy=policy),
-        ),
-        "cargo": (
-            lambda: settings.crates_url or cargo.DEFAULT_API_URL,
-            lambda url: cargo.CargoSource(
-                session=session, base_url=url, policy=policy,
-                index_url=settings.crates_index_url or cargo.DEFAULT_INDEX_URL,
-            ),
-        ),
-        "hex": (
-            lambda: settings.hex_url or hexpm.DEFAULT_URL,
-            lambda url: hexpm.HexSource(
-                session=session, base_url=url, policy=policy,
-                api_key=settings.hex_api_key.get_secret_value() if settings.hex_api_key else None,
-            ),
-        ),
-    }
-    for ecosystem, (locate, make) in makers.items():
+    for description in ecosystems.ALL:
+        module, _, name = description.adapter.partition(":")
+        adapter: type[base.Source] = getattr(importlib.import_module(f"centralcloud.sources.{module}"), name)
         try:
-            url = locate()
+            found[description.key] = adapter.configured(settings=settings, session=session, policy=policy)
         except errors.ConfigError as err:
-            logger.warning("%s source disabled: %s", ecosystem, err.message, extra={"action": "configure", "ecosystem": ecosystem})
-            continue
-        found[ecosystem] = make(url)
+            logger.warning(
+                "%s source disabled: %s", description.key, err.message,
+                extra={"action": "configure", "ecosystem": description.key},
+            )
     return found
 
 

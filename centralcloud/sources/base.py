@@ -11,7 +11,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from centralcloud.core import model
+import aiohttp
+
+from centralcloud.core import errors, model
 from centralcloud.sources import http, readers
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,12 @@ class Source(http.HttpSource, abc.ABC):
     """A registry adapter: everything one registry says about one package."""
 
     ecosystem: str
+
+    @classmethod
+    def configured(cls, *, settings: Any, session: aiohttp.ClientSession, policy: http.HttpPolicy) -> Source:
+        """This adapter as the service's settings configure it (`settings` has the
+        `CENTRALCLOUD_*` fields); ConfigError when its endpoint cannot be found."""
+        raise errors.ConfigError(f"{cls.__name__} cannot be configured from settings")
 
     @abc.abstractmethod
     async def fetch(

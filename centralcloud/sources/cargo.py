@@ -74,6 +74,13 @@ class CargoSource(base.Source):
     ecosystem = "cargo"
     name = "cargo"
 
+    @classmethod
+    def configured(cls, *, settings: Any, session: aiohttp.ClientSession, policy: http.HttpPolicy) -> CargoSource:
+        return cls(
+            session=session, base_url=settings.crates_url or DEFAULT_API_URL, policy=policy,
+            index_url=settings.crates_index_url or DEFAULT_INDEX_URL,
+        )
+
     def __init__(
         self,
         *,

@@ -40,6 +40,11 @@ class HexSource(base.Source):
     ecosystem = "hex"
     name = "hex"
 
+    @classmethod
+    def configured(cls, *, settings: Any, session: aiohttp.ClientSession, policy: http.HttpPolicy) -> HexSource:
+        key = settings.hex_api_key.get_secret_value() if settings.hex_api_key else None
+        return cls(session=session, base_url=settings.hex_url or DEFAULT_URL, policy=policy, api_key=key)
+
     def __init__(
         self,
         *,

@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
+
 from centralcloud import versions
 from centralcloud.core import errors, model, names
-from centralcloud.sources import base, readers, repository_urls
+from centralcloud.sources import base, http, readers, registries, repository_urls
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,12 @@ class NpmSource(base.Source):
 
     ecosystem = "npm"
     name = "npm"
+
+    @classmethod
+    def configured(cls, *, settings: Any, session: aiohttp.ClientSession, policy: http.HttpPolicy) -> NpmSource:
+        # Unset: the registry npm itself is configured with (never a host written here).
+        url = settings.npm_url or registries.npm_registry_url()
+        return cls(session=session, base_url=url, policy=policy)
 
     async def fetch(
         self, name: str, *, etag: str | None = None, last_modified: str | None = None

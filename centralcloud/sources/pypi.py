@@ -20,7 +20,7 @@ import packaging.requirements
 import packaging.version
 
 from centralcloud.core import errors, model, names
-from centralcloud.sources import base, http, readers, repository_urls
+from centralcloud.sources import base, http, readers, registries, repository_urls
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,12 @@ class PypiSource(base.Source):
 
     ecosystem = "pypi"
     name = "pypi"
+
+    @classmethod
+    def configured(cls, *, settings: Any, session: aiohttp.ClientSession, policy: http.HttpPolicy) -> PypiSource:
+        # Unset: the index pip itself is configured with.
+        url = settings.pypi_url or registries.pypi_url()
+        return cls(session=session, base_url=url, policy=policy)
 
     async def fetch(
         self, name: str, *, etag: str | None = None, last_modified: str | None = None
