@@ -20,9 +20,12 @@ import aiohttp
 import nats
 
 from centralcloud import (
-    __version__, advisories, cache, catalog, config, db, embedded, errors, migrations, schedule, service, store, sync,
+    __version__, advisories, cache, catalog, config, db, downloads, embedded, errors, migrations, schedule, service,
+    store, sync,
 )
-from centralcloud.sources import base, cargo, github, hex as hexpm, npm, npm_audit, osv, pypi, registries
+from centralcloud.sources import (
+    base, cargo, github, hex as hexpm, npm, npm_audit, npm_downloads, osv, pypi, pypistats, registries,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +83,19 @@ def build_github(settings: config.Settings, session: aiohttp.ClientSession) -> g
 
 def build_osv(settings: config.Settings, session: aiohttp.ClientSession) -> osv.OsvSource:
     return osv.OsvSource(session=session, base_url=settings.osv_url or osv.DEFAULT_URL, policy=http_policy(settings))
+
+
+def build_download_sources(settings: config.Settings, session: aiohttp.ClientSession) -> downloads.Sources:
+    policy = http_policy(settings)
+    return downloads.Sources(
+        npm=npm_downloads.NpmDownloadsSource(
+            session=session, base_url=settings.npm_downloads_url or npm_downloads.DEFAULT_URL, policy=policy
+        ),
+        pypi=pypistats.PypiStatsSource(
+            session=session, base_url=settings.pypi_downloads_url or pypistats.DEFAULT_URL, policy=policy,
+            budget=settings.pypi_downloads_budget,
+        ) if settings.pypi_downloads_enabled else None,
+    )
 
 
 def nats_host_port(url: str) -> tuple[str, int]:
@@ -145,6 +161,7 @@ async def run(
                 depth=settings.dependency_depth, retention=datetime.timedelta(days=settings.retention_days)
             ),
             publish=client.publish,
+            download_sources=build_download_sources(settings, session),
         )
         stack.push_async_callback(job.close)
         invalidations = await client.subscribe(sync.INVALIDATE_SUBJECT, cb=_invalidator(the_catalog))

@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from centralcloud import advisories, catalog, db, errors, names, quality, schedule
+from centralcloud import advisories, catalog, db, downloads, errors, names, quality, schedule
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +98,10 @@ class SyncJob:
         options: Options,
         publish: Callable[[str, bytes], Awaitable[None]] | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        download_sources: downloads.Sources | None = None,
     ) -> None:
         self.database = database
+        self.downloads = download_sources
         self.catalog = the_catalog
         self.options = options
         self.publish = publish
@@ -143,7 +145,9 @@ class SyncJob:
                 run_id, started_at = stale["id"], stale["started_at"]
                 progress = Progress.from_json(stale["total"], stale["counts"])
                 # What is left is selected again below; count only what is already done.
-                progress.total = sum(c.checked for source, c in progress.counts.items() if source != "github")
+                progress.total = sum(
+                    c.checked for source, c in progress.counts.items() if source not in ("github", *downloads.SOURCES)
+                )
                 if stale["requested"]:
                     packages = [names.PackageRef(e, n) for e, n in stale["requested"]]
                 logger.info("resuming sync run %s", run_id, extra={"action": "sync_resume", "run": run_id})
@@ -199,6 +203,12 @@ class SyncJob:
                 await self._advisories(progress.succeeded)
                 progress.phase = "repositories"
                 await self._repositories(progress.succeeded, progress)
+                if self.downloads is not None:
+                    progress.phase = "downloads"
+                    report = await downloads.run(
+                        self.database, sources=self.downloads, refs=progress.succeeded, now=self.clock(), run_id=run_id
+                    )
+                    progress.counts.update({name: SourceCounts(**c) for name, c in report.counts.items()})
                 progress.phase = "scores"
                 await self.compute_scores()
                 if not packages:
