@@ -99,7 +99,7 @@ async def run(
     if sources.npm is not None and npm_rows:
         await _npm(database, sources.npm, npm_rows, now=now, report=report)
     if sources.pypi is not None and pypi_rows:
-        await _pypi(database, sources.pypi, pypi_rows, report=report)
+        await _pypi(database, sources.pypi, pypi_rows, now=now, report=report)
     if run_id is not None:
         for failure in report.failures:
             with contextlib.suppress(errors.DatabaseError):
@@ -112,9 +112,10 @@ async def run(
 class _Writes:
     """Rows to store for one source, written in batches."""
 
-    def __init__(self, database: db.Database, source: str) -> None:
+    def __init__(self, database: db.Database, source: str, *, now: dt.datetime) -> None:
         self.database = database
         self.source = source
+        self.now = now
         self.counts: list[tuple[int, int | None, int | None, int | None, str | None]] = []
         self.series: list[tuple[int, str | None, dt.date | None, str | None]] = []
         self.unchanged_counts: list[int] = []
@@ -127,15 +128,18 @@ class _Writes:
         if self.counts:
             ids, week, month, total, etags = zip(*self.counts, strict=True)
             await self.database.execute(
-                "save_download_counts", list(ids), self.source, list(week), list(month), list(total), list(etags)
+                "save_download_counts", list(ids), self.source, list(week), list(month), list(total), list(etags),
+                self.now,
             )
         if self.series:
             ids, series, ends, etags = zip(*self.series, strict=True)
-            await self.database.execute("save_download_series", list(ids), self.source, list(series), list(ends), list(etags))
+            await self.database.execute(
+                "save_download_series", list(ids), self.source, list(series), list(ends), list(etags), self.now
+            )
         if self.unchanged_counts:
-            await self.database.execute("touch_download_counts", self.unchanged_counts)
+            await self.database.execute("touch_download_counts", self.unchanged_counts, self.now)
         if self.unchanged_series:
-            await self.database.execute("touch_download_series", self.unchanged_series)
+            await self.database.execute("touch_download_series", self.unchanged_series, self.now)
         self.counts, self.series, self.unchanged_counts, self.unchanged_series = [], [], [], []
 
 
@@ -162,7 +166,7 @@ async def _npm(
     ranges = (
         await source.ranges(end - dt.timedelta(days=7 * SERIES_WEEKS - 1), end, due_series) if due_series else {}
     )
-    writes = _Writes(database, NPM)
+    writes = _Writes(database, NPM, now=now)
     for name, row in by_name.items():
         package_id = int(row["id"])  # type: ignore[call-overload]
         problems = [
@@ -203,11 +207,12 @@ async def _pypi(
     source: pypistats.PypiStatsSource,
     rows: Sequence[Mapping[str, object]],
     *,
+    now: dt.datetime,
     report: Report,
 ) -> None:
     counts = report.counts.setdefault(PYPI, collections.Counter())
     source.start_run()
-    writes = _Writes(database, PYPI)
+    writes = _Writes(database, PYPI, now=now)
     in_a_row = 0
     try:
         for index, row in enumerate(rows):

@@ -506,29 +506,30 @@ ORDER BY p.ecosystem, p.name;
 
 -- name: save_download_counts --
 -- Store fetched counts of many packages ($1 package ids, $2 source, $3 last_week, $4 last_month,
--- $5 total, $6 etags); a NULL count is one the source does not give.
+-- $5 total, $6 etags, $7 when fetched); a NULL count is one the source does not give.
 INSERT INTO package_downloads AS d (package_id, source, last_week, last_month, total, etag, fetched_at)
-SELECT t.id, $2, t.last_week, t.last_month, t.total, t.etag, now()
+SELECT t.id, $2, t.last_week, t.last_month, t.total, t.etag, $7
 FROM unnest($1::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[])
      AS t (id, last_week, last_month, total, etag)
 ON CONFLICT (package_id) DO UPDATE SET
     source = EXCLUDED.source, last_week = EXCLUDED.last_week, last_month = EXCLUDED.last_month,
-    total = EXCLUDED.total, etag = EXCLUDED.etag, fetched_at = now();
+    total = EXCLUDED.total, etag = EXCLUDED.etag, fetched_at = EXCLUDED.fetched_at;
 
 -- name: save_download_series --
 -- Store the weekly series of many packages ($1 package ids, $2 source, $3 series as array
--- literal texts such as '{1,2,3}', oldest week first, $4 the day each series ends, $5 etags).
+-- literal texts such as '{1,2,3}', oldest week first, $4 the day each series ends, $5 etags,
+-- $6 when fetched).
 INSERT INTO package_downloads AS d (package_id, source, weekly, weekly_end, weekly_etag, weekly_fetched_at)
-SELECT t.id, $2, t.weekly::bigint[], t.weekly_end, t.etag, now()
+SELECT t.id, $2, t.weekly::bigint[], t.weekly_end, t.etag, $6
 FROM unnest($1::bigint[], $3::text[], $4::date[], $5::text[]) AS t (id, weekly, weekly_end, etag)
 ON CONFLICT (package_id) DO UPDATE SET
     source = EXCLUDED.source, weekly = EXCLUDED.weekly, weekly_end = EXCLUDED.weekly_end,
-    weekly_etag = EXCLUDED.weekly_etag, weekly_fetched_at = now();
+    weekly_etag = EXCLUDED.weekly_etag, weekly_fetched_at = EXCLUDED.weekly_fetched_at;
 
 -- name: touch_download_counts --
--- Counts found unchanged (the source answered 304): checked now ($1 package ids).
-UPDATE package_downloads SET fetched_at = now() WHERE package_id = ANY ($1::bigint[]);
+-- Counts found unchanged (the source answered 304) ($1 package ids, $2 when checked).
+UPDATE package_downloads SET fetched_at = $2 WHERE package_id = ANY ($1::bigint[]);
 
 -- name: touch_download_series --
--- Series found unchanged (the source answered 304): checked now ($1 package ids).
-UPDATE package_downloads SET weekly_fetched_at = now() WHERE package_id = ANY ($1::bigint[]);
+-- Series found unchanged (the source answered 304) ($1 package ids, $2 when checked).
+UPDATE package_downloads SET weekly_fetched_at = $2 WHERE package_id = ANY ($1::bigint[]);
