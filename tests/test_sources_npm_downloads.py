@@ -9,6 +9,7 @@ size npm reports for these packages.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 
 import pytest
@@ -134,3 +135,11 @@ async def test_bulk_range_gives_daily_counts(server, session) -> None:
 def test_a_range_longer_than_npm_answers_is_refused() -> None:
     with pytest.raises(ValueError):
         npm_downloads.range_period(dt.date(2025, 1, 1), dt.date(2026, 1, 1))
+
+
+@pytest.mark.online
+@pytest.mark.skipif(os.environ.get("CENTRALCLOUD_ONLINE_TESTS") != "1", reason="set CENTRALCLOUD_ONLINE_TESTS=1")
+async def test_live_bulk_point(session) -> None:
+    live = npm_downloads.NpmDownloadsSource(session=session, base_url=npm_downloads.DEFAULT_URL)
+    found = await live.points("last-week", ["express", "left-pad"])
+    assert all(isinstance(value, npm_downloads.Point) and value.downloads > 0 for value in found.values())

@@ -7,6 +7,7 @@ under fixtures/pypistats/ were written by hand in the documented shape.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 
 import pytest
@@ -93,3 +94,11 @@ async def test_garbage_is_a_bad_response(server, session, body: bytes) -> None:
 async def test_an_unknown_package_is_not_found(server, session) -> None:
     with pytest.raises(errors.NotFound):
         await source(server, session).recent("no-such-package")
+
+
+@pytest.mark.online
+@pytest.mark.skipif(os.environ.get("CENTRALCLOUD_ONLINE_TESTS") != "1", reason="set CENTRALCLOUD_ONLINE_TESTS=1")
+async def test_live_recent(session) -> None:
+    live = pypistats.PypiStatsSource(session=session)
+    recent, _ = await live.recent("django")
+    assert recent is not None and recent.last_month is not None and recent.last_month > 0

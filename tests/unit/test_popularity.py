@@ -80,3 +80,14 @@ def test_bulk_chunks_are_even_and_never_leave_a_lone_name(count: int, sizes: lis
     chunks = list(npm_downloads.chunks(names))
     assert [len(chunk) for chunk in chunks] == sizes
     assert [name for chunk in chunks for name in chunk] == names
+
+
+def test_the_cli_shows_unknown_popularity_and_each_period() -> None:
+    from centralcloud import cli
+
+    assert cli._quality({"score": 61.2, "popularity": None, "maintenance": 70, "security": 100, "community": 0}) == (
+        "61/100 (popularity unknown, maintenance 70, security 100, community 0)"
+    )
+    shown = cli._downloads({"last_week": 3_501_877, "last_month": 14_803_412, "total": None, "last_90_days": None})
+    assert shown == "3,501,877 last week, 14,803,412 last month"
+    assert cli._downloads(None) is None
