@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from centralcloud import db, errors, names
 from centralcloud.sources import npm_downloads, pypistats
@@ -162,10 +162,18 @@ async def _npm(
     # npm's counts lag a day: a range ending yesterday is complete.
     end = now.date() - dt.timedelta(days=1)
     weeks = await source.points("last-week", due_counts) if due_counts else {}
-    months = await source.points("last-month", due_counts) if due_counts else {}
-    ranges = (
-        await source.ranges(end - dt.timedelta(days=7 * SERIES_WEEKS - 1), end, due_series) if due_series else {}
-    )
+    # Once npm is unavailable, the other questions of this run are not sent at all.
+    down = _down(weeks.values())
+    if down is None and due_counts:
+        months = await source.points("last-month", due_counts)
+        down = _down(months.values())
+    else:
+        months = dict.fromkeys(due_counts, down)
+    if down is None and due_series:
+        start = end - dt.timedelta(days=7 * SERIES_WEEKS - 1)
+        ranges = await source.ranges(start, end, due_series)
+    else:
+        ranges = dict.fromkeys(due_series, down)
     writes = _Writes(database, NPM, now=now)
     for name, row in by_name.items():
         package_id = int(row["id"])  # type: ignore[call-overload]
@@ -191,15 +199,15 @@ async def _npm(
             writes.series.append((package_id, _literal(values), (series.end or end) if series else None, None))
         counts["updated"] += 1
     await writes.flush()
-    _note_down(report, source=NPM, ecosystem="npm", values=[*weeks.values(), *months.values(), *ranges.values()])
-
-
-def _note_down(report: Report, *, source: str, ecosystem: str, values: Sequence[object]) -> None:
-    down = next((value for value in values if isinstance(value, errors.SourceUnavailable)), None)
+    down = _down([*weeks.values(), *months.values(), *ranges.values()])
     if down is not None:
         report.failures.append(
-            Failure(ecosystem=ecosystem, name="-", source=source, reason=f"left alone for this run: {down.message}")
+            Failure(ecosystem="npm", name="-", source=NPM, reason=f"left alone for this run: {down.message}")
         )
+
+
+def _down(values: Iterable[object]) -> errors.SourceUnavailable | None:
+    return next((value for value in values if isinstance(value, errors.SourceUnavailable)), None)
 
 
 async def _pypi(

@@ -20,7 +20,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.micro import service as micro
 
-from centralcloud import __version__, catalog, errors, messages, names, sync
+from centralcloud import __version__, catalog, downloads, errors, messages, names, sync
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +178,10 @@ class Handlers:
             messages.SyncRunInfo(
                 id=run["id"], state=run["state"], phase=run["phase"], trigger=run["trigger"], scheduled_for=run["scheduled_for"],
                 started_at=run["started_at"], finished_at=run["finished_at"], total=run["total"],
-                done=sum(int(c.get("checked", 0)) for k, c in (run["counts"] or {}).items() if k != "github"),
+                done=sum(
+                    int(c.get("checked", 0)) for k, c in (run["counts"] or {}).items()
+                    if k not in ("github", *downloads.SOURCES)
+                ),
                 counts={k: messages.SourceCountsInfo(**v) for k, v in (run["counts"] or {}).items()},
                 failures=[messages.SyncFailureInfo(**f) for f in run["failures"]],
                 error=run["error"],

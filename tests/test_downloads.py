@@ -224,3 +224,13 @@ async def test_a_sync_run_fetches_download_counts_after_repositories(world: Worl
     assert status["counts"]["npm-downloads"] == {"checked": 2, "unchanged": 0, "updated": 2, "failed": 0}
     express = await store.load_package(world.database, ecosystem="npm", name="express")
     assert express is not None and express.downloads is not None and express.downloads.last_week == 37_800_000
+
+
+async def test_npm_down_is_asked_once_and_every_package_fails(world: World) -> None:
+    world.api.add("/downloads/point/last-week/express,left-pad", replay.Reply(status=503, body=b"down"))
+    report = await downloads.run(
+        world.database, sources=downloads.Sources(npm=world.npm_source()), refs=refs("express", "left-pad"), now=NOW
+    )
+    assert len(world.api.requests) == 2  # two attempts at the first question, none at the others
+    assert dict(report.counts["npm-downloads"]) == {"checked": 2, "failed": 2}
+    assert [failure.name for failure in report.failures] == ["express", "left-pad", "-"]
