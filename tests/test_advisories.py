@@ -128,7 +128,7 @@ async def test_every_source_through_packages_get(running: Running) -> None:
     tokio = await ask(running.client, GET, {"ecosystem": "cargo", "name": "tokio"})
     assert tokio["description"] and tokio["licenses"] == ["MIT"]
     assert tokio["repository_url"] == "https://github.com/tokio-rs/tokio"
-    assert tokio["downloads"] > 0 and tokio["keywords"]
+    assert tokio["downloads"]["total"] > 0 and tokio["downloads"]["last_90_days"] > 0 and tokio["keywords"]
     assert tokio["latest_version"] and not any(v["number"] == tokio["latest_version"] and v.get("yanked") for v in tokio["versions"])
     assert any(v.get("yanked") for v in tokio["versions"])
     assert tokio["dependencies"]

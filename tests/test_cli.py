@@ -60,6 +60,8 @@ def serve_env(*, port: int, data_dir: pathlib.Path, registry_url: str, **extra: 
         # Unreachable on purpose: those answers must come without them.
         "CENTRALCLOUD_GITHUB_URL": "http://127.0.0.1:9",
         "CENTRALCLOUD_OSV_URL": "http://127.0.0.1:9",
+        "CENTRALCLOUD_NPM_DOWNLOADS_URL": "http://127.0.0.1:9",
+        "CENTRALCLOUD_PYPI_DOWNLOADS_URL": "http://127.0.0.1:9",
     } | {f"CENTRALCLOUD_{key.upper()}": value for key, value in extra.items()}
 
 

@@ -5,16 +5,15 @@ packages and a fixed `now`, and returns one `Score` each. The same inputs always
 give the same scores. The formula, with every weight and constant, is written
 out in docs/quality.md; the constants below are the single source of those numbers.
 
-Popularity is relative: downloads, stars and dependents are ranked within each
-ecosystem of the batch, so a package's popularity depends on which other packages
-are scored with it. Pass the whole store (or one consistent set) to get
-comparable numbers.
+Popularity (`centralcloud.popularity`) is relative: downloads, stars and dependents
+are ranked within each ecosystem of the batch, so a package's popularity depends on
+which other packages are scored with it. Pass the whole store (or one consistent set)
+to get comparable numbers. A dimension may be unknown (popularity without any
+signal); the overall score is then the weighted mean of the known ones.
 """
 
 from __future__ import annotations
 
-import bisect
-import dataclasses
 import datetime as dt
 import math
 import statistics
@@ -24,26 +23,15 @@ from collections.abc import Mapping, Sequence
 import msgspec
 
 from centralcloud.core import model
+from centralcloud.facts import popularity
 
-Part = float | int | str | None
+Part = popularity.Part
 
 DIMENSIONS: tuple[str, ...] = ("popularity", "maintenance", "security", "community")
 
 OVERALL_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
     {"popularity": 0.30, "maintenance": 0.30, "security": 0.25, "community": 0.15}
 )
-
-# Recent downloads say more about today's use than an all-time total that keeps
-# growing for abandoned packages, and dependents are the hardest signal to game.
-POPULARITY_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
-    {"recent_downloads": 0.30, "downloads": 0.15, "stars": 0.25, "dependents": 0.30}
-)
-POPULARITY_SIGNALS: tuple[str, ...] = tuple(POPULARITY_WEIGHTS)
-
-# How many packages beyond the first it takes before percentile and log scale count
-# equally: a rank among two or three packages says little, so small ecosystems lean
-# on the absolute scale and a single package uses it alone.
-PERCENTILE_PRIOR = 4.0
 
 MAINTENANCE_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
     {"recency": 0.50, "cadence": 0.35, "basics": 0.15}
@@ -76,75 +64,6 @@ FIX_ADJUSTMENT_MAX = 10.0
 COMMUNITY_WEIGHTS: Mapping[str, float] = types.MappingProxyType({"instances": 0.70, "dependents": 0.30})
 INSTANCES_SATURATION = 10
 COMMUNITY_DEPENDENTS_SATURATION = 100
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Reference:
-    """What counts as "as popular as it gets" in one ecosystem, for the log scale."""
-
-    downloads: int
-    """All-time downloads of a top package."""
-    recent_downloads: int
-    """Downloads in the registry's recent window (90 days on crates.io and hex.pm) of a top package."""
-    stars: int
-    """Repository stars of a top package."""
-    dependents: int
-    """Packages in our store depending on a top package."""
-
-
-REFERENCES: Mapping[str, Reference] = types.MappingProxyType(
-    {
-        "npm": Reference(downloads=10**10, recent_downloads=10**9, stars=100_000, dependents=10_000),
-        "pypi": Reference(downloads=10**10, recent_downloads=10**9, stars=100_000, dependents=10_000),
-        "cargo": Reference(downloads=10**9, recent_downloads=10**8, stars=50_000, dependents=10_000),
-        "hex": Reference(downloads=10**8, recent_downloads=10**7, stars=20_000, dependents=1_000),
-    }
-)
-DEFAULT_REFERENCE = Reference(downloads=10**8, recent_downloads=10**7, stars=20_000, dependents=1_000)
-
-# Which parts belong to which dimension, in the order `explain` lists them.
-PART_GROUPS: Mapping[str, tuple[str, ...]] = types.MappingProxyType(
-    {
-        "popularity": tuple(
-            f"{signal}_{suffix}"
-            for signal in POPULARITY_SIGNALS
-            for suffix in ("percentile", "log", "population", "score")
-        ),
-        "maintenance": (
-            "latest_release_at",
-            "days_since_release",
-            "recency",
-            "release_cadence_per_year",
-            "cadence",
-            "has_repository",
-            "has_license",
-            "has_documentation",
-            "basics",
-            "open_issues",
-            "forks",
-            "issues_ratio",
-            "issues_penalty",
-            "archived",
-            "archived_penalty",
-            "deprecated",
-            "deprecated_penalty",
-        ),
-        "security": (
-            "advisories_latest",
-            "advisories_critical",
-            "advisories_high",
-            "advisories_medium",
-            "advisories_low",
-            "advisories_unscored",
-            "advisory_penalty",
-            "fixes_known",
-            "median_fix_days",
-            "fix_speed_adjustment",
-        ),
-        "community": ("instances", "instances_score", "dependents_reach"),
-        "inputs": ("downloads", "recent_downloads", "stars", "dependents", "releases"),
-    }
-)
 
 
 class Signals(msgspec.Struct, frozen=True, kw_only=True):
@@ -196,9 +115,9 @@ class Score(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     """Name of the package."""
     score: float
-    """Overall score, 0..100: the weighted sum of the four dimensions."""
-    popularity: float
-    """0..100: downloads, stars and dependents, ranked within the ecosystem."""
+    """Overall score, 0..100: the weighted mean of the known dimensions (parts["score_over"] names them)."""
+    popularity: float | None
+    """0..100: downloads, stars and dependents, ranked within the ecosystem; None when none is known."""
     maintenance: float
     """0..100: release recency and cadence, basic metadata, less penalties for archived, deprecated and a pile of open issues."""
     security: float
@@ -207,68 +126,6 @@ class Score(msgspec.Struct, frozen=True, kw_only=True):
     """0..100: how many instances use it, and how many stored packages depend on it."""
     parts: dict[str, Part] = {}
     """Every input and intermediate value, by name (see docs/quality.md)."""
-
-    def explain(self) -> list[str]:
-        """Human-readable lines: the overall sum, then one summary and one detail line per dimension."""
-        p = self.parts
-        sum_terms = " + ".join(
-            f"{OVERALL_WEIGHTS[d]:.2f} × {d} {getattr(self, d):.1f}" for d in DIMENSIONS
-        )
-        lines = [f"{self.ecosystem}/{self.name}: {self.score:.1f} of 100 = {sum_terms}"]
-
-        signals = []
-        for signal in POPULARITY_SIGNALS:
-            if p.get(f"{signal}_score") is None:
-                continue
-            where = (
-                f"percentile {p[f'{signal}_percentile']:.1f} among {p[f'{signal}_population']}"
-                if p.get(f"{signal}_percentile") is not None
-                else "alone in its ecosystem"
-            )
-            signals.append(
-                f"{signal.replace('_', ' ')} {p.get(signal)} ({where}, log scale {p[f'{signal}_log']:.1f})"
-            )
-        lines.append(f"popularity {self.popularity:.1f}: " + ("; ".join(signals) or "no signals"))
-
-        release = (
-            f"last release {p['days_since_release']:.0f} days ago (half-life {RELEASE_HALF_LIFE_DAYS:.0f} days)"
-            if p.get("days_since_release") is not None
-            else "no known release date"
-        )
-        notes = [release, f"{_count(p.get('release_cadence_per_year'), 'release')} in the last {CADENCE_WINDOW_DAYS:.0f} days"]
-        if p.get("issues_penalty"):
-            notes.append(f"many open issues for its stars (-{p['issues_penalty']:.1f})")
-        if p.get("archived") == "yes":
-            notes.append(f"archived (-{p['archived_penalty']:.1f})")
-        if p.get("deprecated") == "yes":
-            notes.append(f"deprecated (-{p['deprecated_penalty']:.1f})")
-        lines.append(f"maintenance {self.maintenance:.1f}: " + "; ".join(notes))
-
-        notes = [
-            f"{_count(p.get('advisories_latest'), 'advisory', 'advisories')} on the latest version"
-            + (f" (-{p['advisory_penalty']:.1f})" if p.get("advisory_penalty") else "")
-        ]
-        if p.get("median_fix_days") is not None:
-            notes.append(
-                f"past advisories fixed in a median {p['median_fix_days']:.0f} days ({p['fix_speed_adjustment']:+.1f})"
-            )
-        lines.append(f"security {self.security:.1f}: " + "; ".join(notes))
-
-        lines.append(
-            f"community {self.community:.1f}: used by {_count(p.get('instances'), 'instance')}, "
-            f"depended on by {_count(p.get('dependents'), 'stored package')}"
-        )
-
-        for group, keys in PART_GROUPS.items():
-            present = [key for key in keys if key in p]
-            if present:
-                lines.append(f"  {group} parts: " + ", ".join(f"{key}={_show(p[key])}" for key in present))
-        grouped = {key for keys in PART_GROUPS.values() for key in keys}
-        rest = sorted(key for key in p if key not in grouped)
-        if rest:
-            lines.append("  other parts: " + ", ".join(f"{key}={_show(p[key])}" for key in rest))
-        return lines
-
 
 def compute(signals: Sequence[Signals], *, now: dt.datetime) -> list[Score]:
     """Score every package in `signals`, in the same order, as of `now`.
@@ -285,27 +142,31 @@ def compute(signals: Sequence[Signals], *, now: dt.datetime) -> list[Score]:
             raise ValueError(f"{item.ecosystem}/{item.name} appears twice in one batch")
         seen.add(key)
 
-    populations = _populations(signals)
+    all_parts: list[dict[str, Part]] = [{} for _ in signals]
+    popularities = popularity.compute(signals, all_parts)
     scores = []
-    for item in signals:
-        parts: dict[str, Part] = {}
-        popularity = _popularity(item, populations=populations[item.ecosystem], parts=parts)
+    for item, parts, popular in zip(signals, all_parts, popularities, strict=True):
         maintenance = _maintenance(item, now=now, parts=parts)
         security = _security(item, parts=parts)
         community = _community(item, parts=parts)
         dimensions = {
-            "popularity": popularity,
+            "popularity": popular,
             "maintenance": maintenance,
             "security": security,
             "community": community,
         }
-        overall = _clamp(sum(OVERALL_WEIGHTS[d] * value for d, value in dimensions.items()))
+        # An unknown dimension is left out and the weights of the others renormalized:
+        # "we don't know" must not read as 0.
+        known = {d: value for d, value in dimensions.items() if value is not None}
+        weight = sum(OVERALL_WEIGHTS[d] for d in known)
+        overall = _clamp(sum(OVERALL_WEIGHTS[d] * value for d, value in known.items()) / weight)
+        parts["score_over"] = ", ".join(known)
         scores.append(
             Score(
                 ecosystem=item.ecosystem,
                 name=item.name,
                 score=_round(overall),
-                popularity=_round(popularity),
+                popularity=None if popular is None else _round(popular),
                 maintenance=_round(maintenance),
                 security=_round(security),
                 community=_round(community),
@@ -313,77 +174,6 @@ def compute(signals: Sequence[Signals], *, now: dt.datetime) -> list[Score]:
             )
         )
     return scores
-
-
-def percentile_rank(value: float, population: Sequence[float]) -> float:
-    """Mid-rank percentile (Hazen) of `value` in the sorted `population`, 0..100.
-
-    Ties share the mean of their ranks, so equal values get equal percentiles and the
-    result does not depend on input order. Zero is 0: having none of something is no
-    middle rank, however many others also have none.
-    """
-    if value <= 0 or not population:
-        return 0.0
-    below = bisect.bisect_left(population, value)
-    equal = bisect.bisect_right(population, value) - below
-    return 100.0 * (below + 0.5 * equal) / len(population)
-
-
-def log_scale(value: float, reference: float) -> float:
-    """log10(value + 1) / log10(reference + 1), as 0..100, capped at 100."""
-    value = max(0.0, value)
-    return 100.0 * min(1.0, math.log10(value + 1) / math.log10(reference + 1))
-
-
-def reference_for(ecosystem: str) -> Reference:
-    """The log-scale reference of an ecosystem (a middling one for ecosystems not listed)."""
-    return REFERENCES.get(ecosystem, DEFAULT_REFERENCE)
-
-
-def _populations(signals: Sequence[Signals]) -> dict[str, dict[str, list[float]]]:
-    """Sorted values of each popularity signal per ecosystem, among packages that have it."""
-    result: dict[str, dict[str, list[float]]] = {}
-    for item in signals:
-        by_signal = result.setdefault(item.ecosystem, {signal: [] for signal in POPULARITY_SIGNALS})
-        for signal in POPULARITY_SIGNALS:
-            value = getattr(item, signal)
-            if value is not None:
-                by_signal[signal].append(max(0.0, float(value)))
-    for by_signal in result.values():
-        for values in by_signal.values():
-            values.sort()
-    return result
-
-
-def _popularity(item: Signals, *, populations: Mapping[str, list[float]], parts: dict[str, Part]) -> float:
-    reference = reference_for(item.ecosystem)
-    weighted = 0.0
-    total_weight = 0.0
-    for signal in POPULARITY_SIGNALS:
-        raw = getattr(item, signal)
-        parts[signal] = raw
-        if raw is None:
-            for suffix in ("percentile", "log", "population", "score"):
-                parts[f"{signal}_{suffix}"] = None
-            continue
-        value = max(0.0, float(raw))
-        population = populations[signal]
-        n = len(population)
-        # The log scale is what keeps a lone package (or one of two) from being
-        # scored by a rank that means nothing; its weight fades as the ecosystem fills.
-        scaled = log_scale(value, getattr(reference, signal))
-        percentile_weight = (n - 1) / (n - 1 + PERCENTILE_PRIOR)
-        percentile = percentile_rank(value, population) if n > 1 else None
-        score = percentile_weight * (percentile or 0.0) + (1 - percentile_weight) * scaled
-        parts[f"{signal}_percentile"] = None if percentile is None else _round(percentile)
-        parts[f"{signal}_log"] = _round(scaled)
-        parts[f"{signal}_population"] = n
-        parts[f"{signal}_score"] = _round(score)
-        weighted += POPULARITY_WEIGHTS[signal] * score
-        total_weight += POPULARITY_WEIGHTS[signal]
-    # Weights are renormalized over the signals a package has, so a registry that
-    # publishes no download counts is not punished for it.
-    return _clamp(weighted / total_weight) if total_weight else 0.0
 
 
 def _maintenance(item: Signals, *, now: dt.datetime, parts: dict[str, Part]) -> float:
@@ -488,8 +278,8 @@ def _security(item: Signals, *, parts: dict[str, Part]) -> float:
 
 
 def _community(item: Signals, *, parts: dict[str, Part]) -> float:
-    instances = log_scale(item.instances, INSTANCES_SATURATION)
-    reach = log_scale(item.dependents, COMMUNITY_DEPENDENTS_SATURATION)
+    instances = popularity.log_scale(item.instances, INSTANCES_SATURATION)
+    reach = popularity.log_scale(item.dependents, COMMUNITY_DEPENDENTS_SATURATION)
     parts["instances"] = item.instances
     parts["instances_score"] = _round(instances)
     parts["dependents_reach"] = _round(reach)
@@ -513,11 +303,3 @@ def _round(value: float) -> float:
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
-
-
-def _count(number: Part, singular: str, plural: str | None = None) -> str:
-    return f"{number} {singular if number == 1 else plural or singular + 's'}"
-
-
-def _show(value: Part) -> str:
-    return "unknown" if value is None else str(value)

@@ -15,6 +15,7 @@ from centralcloud.facts import advisory_checks
 from centralcloud.facts import catalog as facts_catalog
 from centralcloud.facts import cache as read_cache
 from centralcloud.facts import repositories as repository_facts
+from centralcloud.sources import github, npm_downloads, pypistats
 from centralcloud.store import db, runs
 
 logger = logging.getLogger(__name__)
@@ -57,9 +58,13 @@ class Progress:
         return progress
 
 
+SIDE_SOURCES = (github.GithubSource.name, npm_downloads.NpmDownloadsSource.name, pypistats.PypiStatsSource.name)
+"""Sources a run counts beside the registries: what they check are not the run's packages."""
+
+
 def done(counts: dict[str, Any] | None) -> int:
     """Packages checked so far in a run's stored counts (side sources such as GitHub aside)."""
-    return sum(int(c.get("checked", 0)) for source, c in (counts or {}).items() if source != "github")
+    return sum(int(c.get("checked", 0)) for source, c in (counts or {}).items() if source not in SIDE_SOURCES)
 
 
 @dataclasses.dataclass
@@ -94,6 +99,8 @@ class Run:
     packages: list[names.PackageRef] | None
     """The packages asked for, or None for a full run of everything in use."""
     clock: Callable[[], dt.datetime] = clock.utcnow
+    downloads: Any = None
+    """The download-count sources (jobs.downloads.Sources), or None to leave counts alone."""
 
     @property
     def checks(self) -> advisory_checks.AdvisoryChecks:

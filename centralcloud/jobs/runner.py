@@ -26,13 +26,13 @@ import msgspec
 
 from centralcloud.core import clock, ecosystems, errors, names
 from centralcloud.facts import catalog
-from centralcloud.jobs import advisories, cleanup, packages, progress, repositories, schedule, scores
+from centralcloud.jobs import advisories, cleanup, downloads, packages, progress, repositories, schedule, scores
 from centralcloud.store import db, runs
 from centralcloud.wire import subjects
 
 logger = logging.getLogger(__name__)
 
-PHASES = (packages, advisories, repositories, scores, cleanup)
+PHASES = (packages, advisories, repositories, downloads, scores, cleanup)
 """The phases of a run, in order; each has a NAME and `async def run(job)`."""
 
 Options = progress.Options
@@ -47,8 +47,10 @@ class SyncJob:
         options: Options,
         publish: Callable[[str, bytes], Awaitable[None]] | None = None,
         clock: Callable[[], dt.datetime] = clock.utcnow,
+        download_sources: downloads.Sources | None = None,
     ) -> None:
         self.database = database
+        self.downloads = download_sources
         self.catalog = the_catalog
         self.options = options
         self.publish = publish
@@ -65,7 +67,7 @@ class SyncJob:
     ) -> progress.Run:
         return progress.Run(
             database=self.database, catalog=self.catalog, options=self.options, progress=state,
-            started_at=started_at, packages=packages, clock=self.clock,
+            started_at=started_at, packages=packages, clock=self.clock, downloads=self.downloads,
         )
 
     async def start(

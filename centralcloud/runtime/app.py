@@ -24,10 +24,11 @@ from centralcloud import __version__
 from centralcloud.core import clock, ecosystems, errors
 from centralcloud.edge import endpoint, handlers
 from centralcloud.facts import cache, catalog
+from centralcloud.jobs import downloads
 from centralcloud.jobs import runner as sync
 from centralcloud.jobs import schedule
 from centralcloud.runtime import config, embedded_nats, embedded_postgres
-from centralcloud.sources import base, github, http, npm_audit, osv, osv_export
+from centralcloud.sources import base, github, http, npm_audit, npm_downloads, osv, osv_export, pypistats
 from centralcloud.store import advisories as store_advisories
 from centralcloud.store import db, migrations, search
 from centralcloud.wire import subjects
@@ -67,6 +68,19 @@ def build_github(settings: config.Settings, session: aiohttp.ClientSession) -> g
 
 def build_osv(settings: config.Settings, session: aiohttp.ClientSession) -> osv.OsvSource:
     return osv.OsvSource(session=session, base_url=settings.osv_url or osv.DEFAULT_URL, policy=http_policy(settings))
+
+
+def build_download_sources(settings: config.Settings, session: aiohttp.ClientSession) -> downloads.Sources:
+    policy = http_policy(settings)
+    return downloads.Sources(
+        npm=npm_downloads.NpmDownloadsSource(
+            session=session, base_url=settings.npm_downloads_url or npm_downloads.DEFAULT_URL, policy=policy
+        ),
+        pypi=pypistats.PypiStatsSource(
+            session=session, base_url=settings.pypi_downloads_url or pypistats.DEFAULT_URL, policy=policy,
+            budget=settings.pypi_downloads_budget,
+        ) if settings.pypi_downloads_enabled else None,
+    )
 
 
 def nats_host_port(url: str) -> tuple[str, int]:
@@ -134,6 +148,7 @@ async def run(
                 depth=settings.dependency_depth, retention=datetime.timedelta(days=settings.retention_days)
             ),
             publish=client.publish,
+            download_sources=build_download_sources(settings, session),
         )
         stack.push_async_callback(job.close)
         invalidations = await client.subscribe(subjects.CACHE_INVALIDATE.name, cb=_invalidator(the_catalog))

@@ -54,6 +54,14 @@ class Settings(pydantic.BaseModel):
     """GitHub REST API base URL."""
     osv_url: str | None = None
     """OSV API base URL."""
+    npm_downloads_url: str | None = None
+    """npm downloads API base URL; unset means the public API."""
+    pypi_downloads_url: str | None = None
+    """pypistats API base URL; unset means the public pypistats.org."""
+    pypi_downloads_enabled: bool = True
+    """Fetch PyPI download counts from pypistats during the sync."""
+    pypi_downloads_budget: int = pydantic.Field(default=400, ge=0)
+    """Requests a sync run may send to pypistats at most (its operators ask for light use)."""
     github_token: pydantic.SecretStr | None = None
     """GitHub token; without one the 60 requests/hour unauthenticated budget applies."""
     hex_api_key: pydantic.SecretStr | None = None

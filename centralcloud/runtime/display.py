@@ -17,14 +17,10 @@ def show_package(reply: dict[str, Any], *, versions: int) -> str:
         ("homepage", reply.get("homepage")),
         ("repository", reply.get("repository_url")),
         ("documentation", reply.get("documentation_url")),
-        ("downloads", reply.get("downloads")),
+        ("downloads", _downloads(reply.get("downloads"))),
         ("stars", (reply.get("repository") or {}).get("stars")),
-        ("advisories", None if reply.get("advisories_latest") is None else
-            f"{reply['advisories_latest']} affect the latest version"
-            + (f", {reply['advisories_undetermined']} undetermined" if reply.get("advisories_undetermined") else "")),
-        ("quality", None if not reply.get("quality") else
-            "{score:.0f}/100 (popularity {popularity:.0f}, maintenance {maintenance:.0f}, "
-            "security {security:.0f}, community {community:.0f})".format(**reply["quality"])),
+        ("advisories", _advisories(reply)),
+        ("quality", _quality(reply.get("quality"))),
         ("synced", reply.get("synced_at")),
     ]
     lines += [f"  {label:<14}{value}" for label, value in facts if value not in (None, "")]
@@ -112,3 +108,29 @@ def show_request(reply: dict[str, Any]) -> str:
     lines = [f"accepted: {a['purl']}" for a in reply.get("accepted", [])]
     lines += [f"rejected #{r['index']}: {r['error']['message']}" for r in reply.get("rejected", [])]
     return "\n".join(lines)
+
+
+def _downloads(counts: dict[str, Any] | None) -> str | None:
+    labels = {"last_week": "last week", "last_month": "last month", "last_90_days": "last 90 days", "total": "in all"}
+    shown = [f"{counts[key]:,} {label}" for key, label in labels.items() if counts and counts.get(key) is not None]
+    return ", ".join(shown) or None
+
+
+def _quality(quality: dict[str, Any] | None) -> str | None:
+    if not quality:
+        return None
+
+    def number(key: str) -> str:
+        return "unknown" if quality.get(key) is None else f"{quality[key]:.0f}"
+
+    dimensions = ", ".join(f"{key} {number(key)}" for key in ("popularity", "maintenance", "security", "community"))
+    return f"{number('score')}/100 ({dimensions})"
+
+
+def _advisories(reply: dict[str, Any]) -> str | None:
+    if not reply.get("latest_version"):
+        return None
+    if reply.get("advisories_latest") is None:
+        return "unknown: no advisory source has answered recently"
+    undetermined = reply.get("advisories_undetermined")
+    return f"{reply['advisories_latest']} affect the latest version" + (f", {undetermined} undetermined" if undetermined else "")

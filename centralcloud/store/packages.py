@@ -7,7 +7,8 @@ reader or a crash never sees it half-written.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import msgspec
 
@@ -168,7 +169,7 @@ async def load_package(
         documentation_url=row["documentation_url"],
         deprecated=row["deprecated"],
         deprecated_reason=row["deprecated_reason"],
-        downloads=row["downloads"],
+        downloads=downloads_info(row),
         repository=repository,
         dependencies=dependencies,
         versions=[
@@ -194,6 +195,18 @@ async def load_package(
             parts=dict(row["score_parts"] or {}),
         ),
     )
+
+
+def downloads_info(row: Mapping[str, Any]) -> messages.DownloadsInfo | None:
+    """The download counts of a package row (registry document counts and package_downloads joined)."""
+    info = messages.DownloadsInfo(
+        last_week=row["downloads_last_week"],
+        last_month=row["downloads_last_month"],
+        total=row["downloads_total"] if row["downloads_total"] is not None else row["downloads"],
+        last_90_days=row["recent_downloads"],
+    )
+    known = (info.last_week, info.last_month, info.total, info.last_90_days)
+    return None if all(count is None for count in known) else info
 
 
 async def record_requests(database: db.Database, refs: Iterable[names.PackageRef], *, origin: str) -> None:

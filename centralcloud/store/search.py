@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from centralcloud.core import errors, names
-from centralcloud.store import db
+from centralcloud.store import db, packages
 from centralcloud.wire import messages
 
 
@@ -41,7 +41,7 @@ async def search(
             latest_version=row["latest_version"],
             licenses=list(row["licenses"]),
             repository_url=row["repository_url"],
-            downloads=row["downloads"],
+            downloads=packages.downloads_info(row),
             stars=row["stars"],
             deprecated=row["deprecated"],
             score=round(float(row["rank"]), 6),

@@ -133,14 +133,16 @@ SELECT pkg.id FROM pkg, settings;
 -- One package's stored facts, with the dependencies declared by its latest version ($1 ecosystem, $2 name).
 SELECT p.id, p.ecosystem, p.name, p.display_name, p.description, p.keywords, p.classifiers, p.licenses,
        p.homepage, p.repository_url, p.documentation_url, p.latest_version, p.deprecated,
-       p.deprecated_reason, p.downloads, p.synced_at,
+       p.deprecated_reason, p.downloads, p.recent_downloads, p.synced_at,
        r.url AS repo_url, r.stars, r.forks, r.open_issues, r.pushed_at, r.archived,
        s.score, s.popularity, s.maintenance, s.security, s.community, s.parts AS score_parts,
        (SELECT v.dependencies FROM versions v WHERE v.package_id = p.id AND v.number = p.latest_version)
-           AS latest_dependencies
+           AS latest_dependencies,
+       dl.last_week AS downloads_last_week, dl.last_month AS downloads_last_month, dl.total AS downloads_total
 FROM packages p
 LEFT JOIN repositories r ON r.id = p.repository_id
 LEFT JOIN package_scores s ON s.package_id = p.id
+LEFT JOIN package_downloads dl ON dl.package_id = p.id
 WHERE p.ecosystem = $1 AND p.name = $2;
 
 -- name: get_versions --
@@ -158,15 +160,19 @@ WITH q AS (
            to_tsquery('simple', $2) || to_tsquery('english', $2) AS all_terms
 )
 SELECT p.ecosystem, p.name, p.display_name, p.description, p.latest_version, p.licenses,
-       p.repository_url, p.homepage, p.downloads, p.deprecated, p.keywords, r.stars,
+       p.repository_url, p.homepage, p.downloads, p.recent_downloads, p.deprecated, p.keywords, r.stars,
+       dl.last_week AS downloads_last_week, dl.last_month AS downloads_last_month, dl.total AS downloads_total,
        -- Text relevance, a bonus for matching every term, then a gentle log-scaled popularity boost.
+       -- npm and PyPI give no all-time total: a year at the last month's pace stands in for one.
        (ts_rank_cd(p.search_vector, q.any_terms, 32)
         + CASE WHEN p.search_vector @@ q.all_terms THEN 1.0 ELSE 0 END)
-       * (1 + 0.1 * ln(1 + coalesce(p.downloads, 0) / 1000.0 + coalesce(r.stars, 0) / 100.0))
+       * (1 + 0.1 * ln(1 + coalesce(p.downloads, dl.total, 12 * dl.last_month, 0) / 1000.0
+                       + coalesce(r.stars, 0) / 100.0))
        * CASE WHEN p.deprecated THEN 0.3 ELSE 1 END AS rank
 FROM packages p
 CROSS JOIN q
 LEFT JOIN repositories r ON r.id = p.repository_id
+LEFT JOIN package_downloads dl ON dl.package_id = p.id
 WHERE ($3::text IS NULL OR p.ecosystem = $3)
   AND p.search_vector @@ q.any_terms
 ORDER BY rank DESC, p.name
@@ -379,7 +385,9 @@ WHERE p.repository_url IS NOT NULL AND (r.synced_at IS NULL OR r.synced_at < $3)
 
 -- name: quality_signals --
 -- Everything the quality score needs, for every stored package of the given ecosystems ($1 ecosystems).
-SELECT p.id, p.ecosystem, p.name, p.latest_version, p.downloads, p.recent_downloads, p.deprecated,
+-- npm and PyPI counts come from package_downloads: the last month stands for the recent window.
+SELECT p.id, p.ecosystem, p.name, p.latest_version, coalesce(p.downloads, dl.total) AS downloads,
+       coalesce(p.recent_downloads, dl.last_month) AS recent_downloads, p.deprecated,
        EXISTS (SELECT 1 FROM advisory_affected f WHERE f.ecosystem = p.ecosystem AND f.name = p.name) AS has_advisories,
        p.repository_url IS NOT NULL AS has_repository, cardinality(p.licenses) > 0 AS has_license,
        p.documentation_url IS NOT NULL AS has_documentation,
@@ -394,6 +402,7 @@ SELECT p.id, p.ecosystem, p.name, p.latest_version, p.downloads, p.recent_downlo
         WHERE i.ecosystem = p.ecosystem AND i.name = p.name) AS instances
 FROM packages p
 LEFT JOIN repositories r ON r.id = p.repository_id
+LEFT JOIN package_downloads dl ON dl.package_id = p.id
 WHERE p.ecosystem = ANY ($1::text[]);
 
 -- name: upsert_scores --
@@ -459,10 +468,12 @@ CREATE EXTENSION IF NOT EXISTS pg_trgm;
 -- Packages whose name is close to the query (pg_trgm only; used where full text finds too few).
 -- $1 query words joined by spaces, $2 ecosystem or NULL, $3 limit.
 SELECT p.ecosystem, p.name, p.display_name, p.description, p.latest_version, p.licenses,
-       p.repository_url, p.homepage, p.downloads, p.deprecated, p.keywords, r.stars,
+       p.repository_url, p.homepage, p.downloads, p.recent_downloads, p.deprecated, p.keywords, r.stars,
+       dl.last_week AS downloads_last_week, dl.last_month AS downloads_last_month, dl.total AS downloads_total,
        similarity(p.name, $1) * 0.5 AS rank
 FROM packages p
 LEFT JOIN repositories r ON r.id = p.repository_id
+LEFT JOIN package_downloads dl ON dl.package_id = p.id
 WHERE ($2::text IS NULL OR p.ecosystem = $2) AND similarity(p.name, $1) > 0.3
 ORDER BY rank DESC, p.name
 LIMIT $3;
@@ -491,3 +502,48 @@ CROSS JOIN LATERAL jsonb_array_elements(r -> 'events') AS e
 JOIN versions v ON v.package_id = p.id AND v.number = e ->> 'fixed' AND v.published_at IS NOT NULL
 WHERE p.ecosystem = ANY ($1::text[])
 GROUP BY p.id, a.id;
+
+-- ===== Download counts (npm's downloads API, pypistats) =====
+
+-- name: downloads_due --
+-- The given packages whose download counts or weekly series are due, with the validators to send.
+-- $1 ecosystems, $2 names, $3 counts fetched before this are due, $4 series fetched before this are due.
+SELECT p.id, p.ecosystem, p.name, d.etag, d.weekly_etag,
+       (d.fetched_at IS NULL OR d.fetched_at < $3) AS counts_due,
+       (d.weekly_fetched_at IS NULL OR d.weekly_fetched_at < $4) AS series_due
+FROM packages p
+JOIN unnest($1::text[], $2::text[]) AS t (ecosystem, name) ON p.ecosystem = t.ecosystem AND p.name = t.name
+LEFT JOIN package_downloads d ON d.package_id = p.id
+WHERE d.package_id IS NULL OR d.fetched_at IS NULL OR d.fetched_at < $3
+   OR d.weekly_fetched_at IS NULL OR d.weekly_fetched_at < $4
+ORDER BY p.ecosystem, p.name;
+
+-- name: save_download_counts --
+-- Store fetched counts of many packages ($1 package ids, $2 source, $3 last_week, $4 last_month,
+-- $5 total, $6 etags, $7 when fetched); a NULL count is one the source does not give.
+INSERT INTO package_downloads AS d (package_id, source, last_week, last_month, total, etag, fetched_at)
+SELECT t.id, $2, t.last_week, t.last_month, t.total, t.etag, $7
+FROM unnest($1::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[])
+     AS t (id, last_week, last_month, total, etag)
+ON CONFLICT (package_id) DO UPDATE SET
+    source = EXCLUDED.source, last_week = EXCLUDED.last_week, last_month = EXCLUDED.last_month,
+    total = EXCLUDED.total, etag = EXCLUDED.etag, fetched_at = EXCLUDED.fetched_at;
+
+-- name: save_download_series --
+-- Store the weekly series of many packages ($1 package ids, $2 source, $3 series as array
+-- literal texts such as '{1,2,3}', oldest week first, $4 the day each series ends, $5 etags,
+-- $6 when fetched).
+INSERT INTO package_downloads AS d (package_id, source, weekly, weekly_end, weekly_etag, weekly_fetched_at)
+SELECT t.id, $2, t.weekly::bigint[], t.weekly_end, t.etag, $6
+FROM unnest($1::bigint[], $3::text[], $4::date[], $5::text[]) AS t (id, weekly, weekly_end, etag)
+ON CONFLICT (package_id) DO UPDATE SET
+    source = EXCLUDED.source, weekly = EXCLUDED.weekly, weekly_end = EXCLUDED.weekly_end,
+    weekly_etag = EXCLUDED.weekly_etag, weekly_fetched_at = EXCLUDED.weekly_fetched_at;
+
+-- name: touch_download_counts --
+-- Counts found unchanged (the source answered 304) ($1 package ids, $2 when checked).
+UPDATE package_downloads SET fetched_at = $2 WHERE package_id = ANY ($1::bigint[]);
+
+-- name: touch_download_series --
+-- Series found unchanged (the source answered 304) ($1 package ids, $2 when checked).
+UPDATE package_downloads SET weekly_fetched_at = $2 WHERE package_id = ANY ($1::bigint[]);

@@ -157,12 +157,28 @@ CREATE TABLE package_requests (
 CREATE TABLE package_scores (
     package_id    bigint PRIMARY KEY REFERENCES packages (id) ON DELETE CASCADE,
     score         double precision NOT NULL,
-    popularity    double precision NOT NULL,
+    popularity    double precision,
     maintenance   double precision NOT NULL,
     security      double precision NOT NULL,
     community     double precision NOT NULL,
     parts         jsonb NOT NULL DEFAULT '{}',
     computed_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- Download counts from sources apart from the registry documents (npm's downloads API, pypistats).
+-- `weekly` holds 12 weekly sums, oldest first, the last one ending on `weekly_end`.
+CREATE TABLE package_downloads (
+    package_id         bigint PRIMARY KEY REFERENCES packages (id) ON DELETE CASCADE,
+    source             text NOT NULL,
+    last_week          bigint,
+    last_month         bigint,
+    total              bigint,
+    etag               text,
+    fetched_at         timestamptz,
+    weekly             bigint[],
+    weekly_end         date,
+    weekly_etag        text,
+    weekly_fetched_at  timestamptz
 );
 
 CREATE TABLE sync_runs (
@@ -176,7 +192,7 @@ CREATE TABLE sync_runs (
     total        integer NOT NULL DEFAULT 0,
     counts       jsonb NOT NULL DEFAULT '{}',
     error        text,
-    phase        text CHECK (phase IN ('syncing', 'advisories', 'repositories', 'scores', 'cleanup'))
+    phase        text CHECK (phase IN ('syncing', 'advisories', 'repositories', 'downloads', 'scores', 'cleanup'))
 );
 
 CREATE TABLE sync_failures (

@@ -22,6 +22,7 @@ from centralcloud.wire.messages.common import (  # noqa: F401 - re-exported
 from centralcloud.wire.messages.packages import (  # noqa: F401 - re-exported
     AcceptedPackage,
     DependencyInfo,
+    DownloadsInfo,
     PackageGetRequest,
     PackageReply,
     QualityInfo,

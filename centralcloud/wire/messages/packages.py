@@ -70,13 +70,27 @@ class RepositoryInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Archived (read-only) repository."""
 
 
+class DownloadsInfo(msgspec.Struct, kw_only=True):
+    """Download counts, each named by the period it covers; null where the registry gives none."""
+
+    last_week: int | None = None
+    """Downloads in the last 7 days (npm, PyPI)."""
+    last_month: int | None = None
+    """Downloads in the last 30 days (npm, PyPI)."""
+    total: int | None = None
+    """All-time downloads (crates.io, hex.pm)."""
+    last_90_days: int | None = None
+    """Downloads in the last 90 days (crates.io and hex.pm's recent window)."""
+
+
 class QualityInfo(msgspec.Struct, kw_only=True):
     """The package's quality score with the parts that explain it (docs/quality.md)."""
 
-    score: float
-    """Overall, 0 to 100."""
-    popularity: float
-    """Downloads, stars and dependents, as percentiles within the ecosystem, 0 to 100."""
+    score: float | None
+    """Overall, 0 to 100, over the dimensions that are known (`parts.score_over` names them)."""
+    popularity: float | None
+    """Downloads, stars and dependents, ranked within the ecosystem, 0 to 100; null when none is known
+    (`parts.popularity_unknown` says why)."""
     maintenance: float
     """Release recency and cadence, archived/deprecated status, open issues, 0 to 100."""
     security: float
@@ -118,8 +132,8 @@ class PackageReply(msgspec.Struct, kw_only=True):
     """The package as a whole is deprecated or retired."""
     deprecated_reason: str | None
     """Why."""
-    downloads: int | None
-    """Total downloads where the registry says."""
+    downloads: DownloadsInfo | None
+    """Download counts with the periods they cover; null when no source gives any."""
     repository: RepositoryInfo | None
     """Repository facts once synced."""
     dependencies: list[DependencyInfo]
@@ -166,8 +180,8 @@ class SearchHit(msgspec.Struct, kw_only=True):
     """Licenses."""
     repository_url: str | None
     """Source repository."""
-    downloads: int | None
-    """Downloads, where known."""
+    downloads: DownloadsInfo | None
+    """Download counts with the periods they cover; null when no source gives any."""
     stars: int | None
     """Repository stars, where known."""
     deprecated: bool

@@ -73,7 +73,7 @@ class SyncRunInfo(msgspec.Struct, kw_only=True):
     state: str
     """running, succeeded, failed or interrupted."""
     phase: str | None
-    """While running: syncing, advisories, repositories, scores or cleanup."""
+    """While running: syncing, advisories, repositories, downloads, scores or cleanup."""
     trigger: str
     """schedule, request or resume."""
     scheduled_for: dt.datetime | None
