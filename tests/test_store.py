@@ -142,5 +142,5 @@ async def test_a_licence_with_a_comma_stays_one_licence(database: db.Database) -
     await store.save_package(
         database, facts(versions=(version("1.0.0", 1, (), licenses=(apache, "MIT")),)), etag=None, last_modified=None
     )
-    stored = await database.pool.fetchval("SELECT licenses FROM versions WHERE number = '1.0.0'")
-    assert stored == [apache, "MIT"]
+    reply = await store.load_package(database, ecosystem="npm", name="express")
+    assert reply is not None and reply.versions[0].licenses == [apache, "MIT"]

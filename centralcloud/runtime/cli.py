@@ -265,20 +265,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _downloads(counts: dict[str, Any] | None) -> str | None:
-    labels = {"last_week": "last week", "last_month": "last month", "last_90_days": "last 90 days", "total": "in all"}
-    shown = [f"{counts[key]:,} {label}" for key, label in labels.items() if counts and counts.get(key) is not None]
-    return ", ".join(shown) or None
-
-
-def _quality(quality: dict[str, Any] | None) -> str | None:
-    if not quality:
-        return None
-
-    def number(key: str) -> str:
-        return "unknown" if quality.get(key) is None else f"{quality[key]:.0f}"
-
-    dimensions = ", ".join(f"{key} {number(key)}" for key in ("popularity", "maintenance", "security", "community"))
-    return f"{number('score')}/100 ({dimensions})"

@@ -181,6 +181,7 @@ async def load_package(
                 yanked_reason=v["yanked_reason"],
                 deprecated=v["deprecated"],
                 deprecated_reason=v["deprecated_reason"],
+                licenses=list(v["licenses"]),
             )
             for v in version_rows[:max_versions]
         ],

@@ -34,6 +34,8 @@ class VersionInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Marked deprecated."""
     deprecated_reason: str | None = None
     """The deprecation message."""
+    licenses: list[str] = []
+    """Licenses this version declares, where the registry gives them per version (npm, crates.io)."""
 
 
 class DependencyInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
