@@ -146,13 +146,6 @@ class FetchResult(msgspec.Struct, kw_only=True):
         return self.package is None
 
 
-def utc(value: dt.datetime | None) -> dt.datetime | None:
-    """Give naive timestamps the UTC zone registries mean."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
-
-
 class AffectedRange(msgspec.Struct, frozen=True, kw_only=True):
     """One OSV `ranges` entry."""
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
-from centralcloud.core import model
+from centralcloud.core import clock
 from centralcloud.facts import popularity
 
 Part = popularity.Part
@@ -134,7 +134,7 @@ def compute(signals: Sequence[Signals], *, now: dt.datetime) -> list[Score]:
     batch. A package may appear only once per batch (ValueError otherwise), since a
     duplicate would count twice in the ranking.
     """
-    now = _aware(now)
+    now = clock.aware(now)
     seen: set[tuple[str, str]] = set()
     for item in signals:
         key = (item.ecosystem, item.name)
@@ -177,10 +177,10 @@ def compute(signals: Sequence[Signals], *, now: dt.datetime) -> list[Score]:
 
 
 def _maintenance(item: Signals, *, now: dt.datetime, parts: dict[str, Part]) -> float:
-    releases = [_aware(when) for when in item.releases]
+    releases = [clock.aware(when) for when in item.releases]
     candidates = [*releases]
     if item.latest_release_at is not None:
-        candidates.append(_aware(item.latest_release_at))
+        candidates.append(clock.aware(item.latest_release_at))
     latest = max(candidates) if candidates else None
     parts["releases"] = len(releases)
     parts["latest_release_at"] = latest.isoformat() if latest else None
@@ -284,12 +284,6 @@ def _community(item: Signals, *, parts: dict[str, Part]) -> float:
     parts["instances_score"] = _round(instances)
     parts["dependents_reach"] = _round(reach)
     return _clamp(COMMUNITY_WEIGHTS["instances"] * instances + COMMUNITY_WEIGHTS["dependents"] * reach)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    aware = model.utc(value)
-    assert aware is not None
-    return aware
 
 
 def _clamp(value: float) -> float:

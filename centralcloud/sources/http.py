@@ -20,7 +20,7 @@ import msgspec
 import yarl
 
 import centralcloud
-from centralcloud.core import errors, model
+from centralcloud.core import clock, errors
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ def retry_after_seconds(value: str | None, *, now: dt.datetime | None = None) ->
     except (TypeError, ValueError):
         return None
     now = now or dt.datetime.now(dt.timezone.utc)
-    return max(0.0, (model.utc(when) - now).total_seconds())
+    return max(0.0, (clock.aware(when) - now).total_seconds())
 
 
 def _redact(url: str) -> str:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from centralcloud.core import errors, model
+from centralcloud.core import clock, errors
 
 log = logging.getLogger(__name__)
 
@@ -83,4 +83,4 @@ def parse_timestamp(value: object) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(value.strip())
     except ValueError:
         return None
-    return parsed.astimezone(dt.timezone.utc) if parsed.tzinfo else model.utc(parsed)
+    return parsed.astimezone(dt.timezone.utc) if parsed.tzinfo else clock.aware(parsed)
