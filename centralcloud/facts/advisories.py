@@ -1,9 +1,9 @@
-"""Security advisories: merged storage and exact matching of a version against them.
+"""Security advisories: exact matching of a version against the stored records.
 
-One record per advisory, keyed by its OSV id; a record that arrives under another id
-but shares an alias (CVE-…, GHSA-…) is merged into the stored one. What an advisory
-affects is kept per source: OSV ranges (from the API or an export) outrank a registry's
-own partial view (PyPI's `vulnerabilities`, which only speaks of the latest release).
+Records are stored merged by id and alias (`store/advisories.py`), with what each source
+says they affect. When several sources describe one advisory's effect on one package,
+OSV's ranges (from the API or an export) outrank a registry's own partial view (PyPI's
+`vulnerabilities`, which only speaks of the latest release).
 
 Matching never guesses. A range we cannot evaluate (unknown type, a version we cannot
 parse) puts the advisory in `undetermined` with the reason, never among the safe.

@@ -1,4 +1,8 @@
-"""Advisories in PostgreSQL: merged records, aliases and what each source says they affect."""
+"""Advisories in PostgreSQL: merged records, aliases and what each source says they affect.
+
+One record per advisory, keyed by its OSV id; a record that arrives under another id but
+shares an alias (CVE-…, GHSA-…) is merged into the stored one.
+"""
 
 from __future__ import annotations
 
