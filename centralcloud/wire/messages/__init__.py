@@ -8,7 +8,7 @@ are gathered here so that callers write `messages.PackageReply` whichever file h
 
 from __future__ import annotations
 
-from centralcloud.wire.messages import advisories, common, packages, sync
+from centralcloud.wire.messages import advisories, answers, common, packages, sync
 
 from centralcloud.wire.messages.common import (  # noqa: F401 - re-exported
     EcosystemName,
@@ -51,5 +51,20 @@ from centralcloud.wire.messages.sync import (  # noqa: F401 - re-exported
     SyncStatusRequest,
 )
 
-AREAS = (common, packages, advisories, sync)
+from centralcloud.wire.messages.answers import (  # noqa: F401 - re-exported
+    DependenciesReply,
+    DependenciesRequest,
+    DependentsReply,
+    DependentsRequest,
+    FrameworkGetRequest,
+    FrameworkReply,
+    FrameworksDetectReply,
+    FrameworksDetectRequest,
+    RecommendationsReply,
+    RecommendationsRequest,
+    RecommendReply,
+    RecommendRequest,
+)
+
+AREAS = (common, packages, advisories, sync, answers)
 """The modules whose field docstrings describe the schemas."""
