@@ -33,10 +33,11 @@ class Handlers:
 
     def __init__(
         self, the_catalog: catalog.Catalog, job: sync.SyncJob | None = None, answers: bundle.Bundle | None = None
-    ) -> None:
+    ) -> None:  # fmt: skip
         self.catalog = the_catalog
         self.job = job
-        self.answers = answers or bundle.build(the_catalog)
+        # The handler table is also built without a catalog (to list it); answers need one.
+        self.answers = answers or (bundle.build(the_catalog) if the_catalog is not None else None)
         self._encoder = msgspec.json.Encoder()
 
     async def packages_get(self, data: bytes) -> bytes:

@@ -52,18 +52,34 @@ from centralcloud.wire.messages.sync import (  # noqa: F401 - re-exported
 )
 
 from centralcloud.wire.messages.answers import (  # noqa: F401 - re-exported
+    AdoptionInfo,
+    CompanionInfo,
+    ConflictInfo,
     DependenciesReply,
     DependenciesRequest,
+    DependentInfo,
     DependentsReply,
     DependentsRequest,
+    DetectedFramework,
+    DiscoveryInfo,
+    EdgeInfo,
     FrameworkGetRequest,
     FrameworkReply,
     FrameworksDetectReply,
     FrameworksDetectRequest,
+    MissingInfo,
+    NodeInfo,
+    PluginInfo,
     RecommendationsReply,
     RecommendationsRequest,
+    RecommendedPackage,
     RecommendReply,
     RecommendRequest,
+    SkippedInfo,
+    StackDependency,
+    TeamInfo,
+    TeamReachInfo,
+    UpgradeInfo,
 )
 
 AREAS = (common, packages, advisories, sync, answers)
