@@ -61,6 +61,7 @@ async def test_phoenix_facts(session, server):
     assert latest == model.Version(
         number="1.7.14",
         published_at=at("2024-06-18T14:28:10.123456"),
+        requires_runtime="~> 1.11",  # the release document's meta.elixir
         dependencies=(
             requirement("castore", ">= 0.0.0", optional=True),
             requirement("jason", "~> 1.0", optional=True),

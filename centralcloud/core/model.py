@@ -131,6 +131,23 @@ class PackageFacts(msgspec.Struct, kw_only=True):
     """Source-specific facts kept for later use (crates.io features, hex build tools)."""
 
 
+class Found(msgspec.Struct, frozen=True, kw_only=True):
+    """A package a registry's own search named: enough to rank it before its facts are fetched."""
+
+    ecosystem: str
+    """npm, cargo or hex (PyPI has no search endpoint)."""
+    name: str
+    """Normalized name."""
+    description: str | None = None
+    """Short description."""
+    keywords: tuple[str, ...] = ()
+    """Keywords the registry lists with it."""
+    latest_version: str | None = None
+    """Its latest version as the search says."""
+    downloads: int | None = None
+    """Downloads as the search says (npm's search gives none)."""
+
+
 class FetchResult(msgspec.Struct, kw_only=True):
     """What an adapter's fetch returns."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
+from centralcloud.answers import bundle
 from centralcloud.core import errors, names
 from centralcloud.edge import endpoint
 from centralcloud.facts import catalog
@@ -30,9 +31,13 @@ def decode(data: bytes, kind: type[msgspec.Struct]) -> msgspec.Struct:
 class Handlers:
     """One coroutine per subject: bytes in, bytes out, named after the subject (packages.get: packages_get)."""
 
-    def __init__(self, the_catalog: catalog.Catalog, job: sync.SyncJob | None = None) -> None:
+    def __init__(
+        self, the_catalog: catalog.Catalog, job: sync.SyncJob | None = None, answers: bundle.Bundle | None = None
+    ) -> None:  # fmt: skip
         self.catalog = the_catalog
         self.job = job
+        # The handler table is also built without a catalog (to list it); answers need one.
+        self.answers = answers or (bundle.build(the_catalog) if the_catalog is not None else None)
         self._encoder = msgspec.json.Encoder()
 
     async def packages_get(self, data: bytes) -> bytes:
@@ -89,6 +94,28 @@ class Handlers:
             for run in runs
         ])
         return self._encoder.encode(reply)
+
+    # ---- answers ----
+
+    async def packages_recommend(self, data: bytes) -> bytes:
+        return await self.answers.answers.recommend(decode(data, subjects.PACKAGES_RECOMMEND.request))
+
+    async def packages_recommendations(self, data: bytes) -> bytes:
+        return await self.answers.needs.recommendations(decode(data, subjects.PACKAGES_RECOMMENDATIONS.request))
+
+    async def packages_dependencies(self, data: bytes) -> bytes:
+        return await self.answers.answers.dependencies(decode(data, subjects.PACKAGES_DEPENDENCIES.request))
+
+    async def packages_dependents(self, data: bytes) -> bytes:
+        return await self.answers.answers.dependents(decode(data, subjects.PACKAGES_DEPENDENTS.request))
+
+    async def frameworks_get(self, data: bytes) -> bytes:
+        return await self.answers.frameworks.get(decode(data, subjects.FRAMEWORKS_GET.request))
+
+    async def frameworks_detect(self, data: bytes) -> bytes:
+        return await self.answers.frameworks.detect(decode(data, subjects.FRAMEWORKS_DETECT.request))
+
+    # ---- end answers ----
 
     def table(self) -> dict[subjects.Subject, endpoint.Handler]:
         """Every subject of the table with the method named after it."""

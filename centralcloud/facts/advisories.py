@@ -229,3 +229,27 @@ async def for_package(
             undetermined.append(messages.Undetermined(id=advisory_id, aliases=list(row["aliases"]), reason=problem))
     found.sort(key=_severity_key)
     return found, undetermined
+
+
+async def affected_versions(
+    database: db.Database, *, ecosystem: str, name: str, numbers: Sequence[str]
+) -> dict[str, list[str]]:
+    """Ids of the known advisories affecting each of `numbers` (versions no advisory affects are absent).
+
+    One read for the package, then every version matched as `for_package` matches one: the
+    recommender needs this for all candidates at once.
+    """
+    scheme = versions.scheme(ecosystem)
+    rows = await store_advisories.for_package(database, ecosystem=ecosystem, name=name)
+    grouped: dict[str, list[_Entry]] = defaultdict(list)
+    for row in rows:
+        if row["withdrawn_at"] is None:
+            grouped[row["id"]].append(_Entry(row=row, source=row["source"]))
+    found: dict[str, list[str]] = {}
+    for advisory_id, entries in grouped.items():
+        best = max(SOURCE_RANK.get(e.source, 0) for e in entries)
+        entries = [e for e in entries if SOURCE_RANK.get(e.source, 0) == best]
+        for number in numbers:
+            if scheme.is_valid(number) and _matches(scheme, number, entries)[0]:
+                found.setdefault(number, []).append(advisory_id)
+    return found

@@ -12,6 +12,8 @@ from __future__ import annotations
 from aiocache import SimpleMemoryCache
 
 SEARCH = "search:"
+ANSWERS = "answers:"
+"""Answers that read many packages (trees, dependents, frameworks, recommendations): dropped with any package."""
 
 
 def package_prefix(ecosystem: str, name: str) -> str:
@@ -55,11 +57,11 @@ class ReadCache:
     async def set(self, key: str, value: bytes) -> None:
         if self.ttl > 0:
             await self.backend.set(key, value, ttl=self.ttl)
-            group = SEARCH if key.startswith(SEARCH) else key.rpartition(":")[0] + ":"
+            group = next((g for g in (SEARCH, ANSWERS) if key.startswith(g)), None) or key.rpartition(":")[0] + ":"
             self._groups.setdefault(group, set()).add(key)
 
     async def invalidate_package(self, ecosystem: str, name: str) -> None:
-        for group in (package_prefix(ecosystem, name), SEARCH):
+        for group in (package_prefix(ecosystem, name), SEARCH, ANSWERS):
             for key in self._groups.pop(group, ()):
                 await self.backend.delete(key)
 

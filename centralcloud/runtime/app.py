@@ -21,6 +21,8 @@ import aiohttp
 import nats
 
 from centralcloud import __version__
+from centralcloud.answers import bundle
+from centralcloud.answers import service as answers_service
 from centralcloud.core import clock, ecosystems, errors
 from centralcloud.edge import endpoint, handlers
 from centralcloud.facts import cache, catalog
@@ -157,9 +159,20 @@ async def run(
             scheduler = asyncio.create_task(job.scheduler(plan, stop))
             stack.push_async_callback(_cancel, scheduler)
 
+        the_answers = bundle.build(
+            the_catalog,
+            options=answers_service.Options(
+                deadline=settings.request_timeout, min_age_days=settings.recommend_min_age_days,
+                python=settings.default_python,
+            ),
+            discovery_deadline=settings.discovery_timeout,
+            min_plugins=settings.framework_min_plugins,
+        )
+        stack.push_async_callback(the_answers.close)
         limits = endpoint.Limits(max_request_bytes=settings.max_request_bytes, max_concurrency=settings.max_concurrency)
         the_service = await endpoint.start(
-            client, handlers=handlers.Handlers(the_catalog, job).table(), limits=limits, queue_group=settings.queue_group
+            client, handlers=handlers.Handlers(the_catalog, job, the_answers).table(), limits=limits,
+            queue_group=settings.queue_group,
         )
         stack.push_async_callback(endpoint.stop, the_service, limits)
         logger.info(

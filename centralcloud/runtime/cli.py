@@ -14,7 +14,7 @@ from nats.micro import request as micro_request
 
 from centralcloud import __version__
 from centralcloud.core import errors
-from centralcloud.runtime import app, config, display
+from centralcloud.runtime import app, cli_answers, config, display
 from centralcloud.wire import subjects
 
 DESCRIPTION = "CentralCloud: package knowledge over NATS."
@@ -95,7 +95,8 @@ def parser() -> argparse.ArgumentParser:
     sync.add_argument("--run", type=int, help="with status: one run by id")
     sync.add_argument("--json", action="store_true", help="print replies as JSON")
 
-    for sub in (get, search, request, advisories, sync):
+    answer_commands = cli_answers.add_commands(commands)
+    for sub in (get, search, request, advisories, sync, *answer_commands):
         sub.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
     return top
 
@@ -246,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             final = asyncio.run(follow(settings, reply["run"], timeout=args.timeout))
             print(json.dumps(final, indent=2) if args.json else display.show_runs(final))
             return 0 if final["runs"][0]["state"] == "succeeded" else 1
+        if args.command in cli_answers.COMMANDS:
+            subject, payload, render = cli_answers.request(args)
+            return answer(settings, args, subject, payload, render=render)
         if args.command == "request":
             payload = {"packages": [package_payload(item, None) for item in args.packages]}
             return answer(settings, args, subjects.PACKAGES_REQUEST, payload, render=display.show_request)

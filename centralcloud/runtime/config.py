@@ -103,6 +103,18 @@ class Settings(pydantic.BaseModel):
     dependency_depth: int = pydantic.Field(default=2, ge=0)
     """How deep declared runtime dependencies of used packages are synced too."""
 
+    # ---- answers ----
+    recommend_min_age_days: float = pydantic.Field(default=0.0, ge=0)
+    """Default cooldown of `recommend`: versions published fewer days ago are skipped (a request's
+    min_age_days overrides it), like Renovate's minimumReleaseAge."""
+    default_python: str = "3.12"
+    """Python a PyPI dependency tree is resolved for when the request names none."""
+    discovery_timeout: float = pydantic.Field(default=2.0, gt=0)
+    """Seconds `recommendations` waits for the registries' search endpoints."""
+    framework_min_plugins: int = pydantic.Field(default=3, ge=1)
+    """Stored plugins a package needs for `frameworks.detect` to call it a framework."""
+    # ---- end answers ----
+
     log_level: str = "INFO"
     """Python logging level."""
 

@@ -12,6 +12,7 @@ one limiter by default, and the index is not limited.
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -115,6 +116,25 @@ class CargoSource(base.Source):
             extra={"action": "source.fetch", "ecosystem": self.ecosystem, "package": package},
         )
         return model.FetchResult(package=facts, etag=index.etag, last_modified=index.last_modified)
+
+    async def search(self, text: str, *, limit: int) -> list[model.Found]:
+        """Crates the API's search (`crates?q=`) finds for `text`, by its relevance."""
+        response = await self.get_json("api/v1/crates?" + urllib.parse.urlencode({"q": text, "per_page": limit}))
+        found = []
+        with readers.mapping_errors(source=self.name, ecosystem=self.ecosystem, package=text):
+            for crate in readers.expect(readers.obj(response.json).get("crates") or [], list, source=self.name, what="crates"):
+                crate = readers.obj(crate)
+                name = readers.text(crate.get("name"))
+                if not name:
+                    continue
+                found.append(model.Found(
+                    ecosystem=self.ecosystem, name=names.normalize(self.ecosystem, name),
+                    description=readers.text(crate.get("description")),
+                    keywords=readers.strings(crate.get("keywords")),
+                    latest_version=readers.text(crate.get("max_stable_version")) or readers.text(crate.get("max_version")),
+                    downloads=crate.get("downloads") if isinstance(crate.get("downloads"), int) else None,
+                ))  # fmt: skip
+        return found
 
     def _facts(self, package: str, lines: Any, api: Any) -> model.PackageFacts:
         lines = readers.expect(lines, list, source=self.name, what="the index file")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import urllib.parse
 from typing import Any
 
 import aiohttp
@@ -93,6 +94,46 @@ class HexSource(base.Source):
         )
         return model.FetchResult(package=facts, etag=response.etag, last_modified=response.last_modified)
 
+    async def search(self, text: str, *, limit: int) -> list[model.Found]:
+        """Packages hex.pm's search (`packages?search=`) finds for `text`, most downloaded first."""
+        query = urllib.parse.urlencode({"search": text, "sort": "downloads"})
+        response = await self.get_json(f"api/packages?{query}", headers=self._auth)
+        found = []
+        with readers.mapping_errors(source=self.name, ecosystem=self.ecosystem, package=text):
+            for doc in readers.expect(response.json or [], list, source=self.name, what="the search result")[:limit]:
+                doc = readers.obj(doc)
+                name = readers.text(doc.get("name"))
+                if not name:
+                    continue
+                found.append(model.Found(
+                    ecosystem=self.ecosystem, name=names.normalize(self.ecosystem, name),
+                    description=readers.text(readers.obj(doc.get("meta")).get("description")),
+                    latest_version=readers.text(doc.get("latest_stable_version")) or readers.text(doc.get("latest_version")),
+                    downloads=_count(readers.obj(doc.get("downloads")).get("all")),
+                ))  # fmt: skip
+        return found
+
+    async def fetch_release(self, name: str, version: str, *, metadata_url: str | None = None) -> model.Version:
+        """One release's requirements and its `elixir` requirement, from its release document.
+
+        One request per release, within the source's budget: callers ask for candidates only.
+        """
+        package = names.normalize(self.ecosystem, name)
+        if not re.fullmatch(r"[0-9A-Za-z.+-]+", version):
+            raise errors.BadRequest(f"{version!r} is not a hex release", version=version)
+        response = await self.get_json(f"api/packages/{package}/releases/{version}", headers=self._auth)
+        with readers.mapping_errors(source=self.name, ecosystem=self.ecosystem, package=package):
+            release = readers.expect(response.json, dict, source=self.name, what="the release document")
+            return model.Version(
+                number=version,
+                published_at=readers.parse_timestamp(release.get("inserted_at")),
+                prerelease=_VERSIONS.prerelease_flag(version),
+                yanked=release.get("retired") is not None,
+                yanked_reason=_retirement_reason(release.get("retired")),
+                dependencies=self._requirements(package, version, release.get("requirements")),
+                requires_runtime=readers.text(readers.obj(release.get("meta")).get("elixir")),
+            )
+
     def _facts(
         self,
         package: str,
@@ -134,6 +175,7 @@ class HexSource(base.Source):
                     yanked=retirement is not None,
                     yanked_reason=reason,
                     dependencies=dependencies if number == latest else None,
+                    requires_runtime=readers.text(release_meta.get("elixir")) if number == latest else None,
                 )
             )
 

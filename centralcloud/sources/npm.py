@@ -7,6 +7,7 @@ the abbreviated install format leaves out descriptions, licenses and deprecation
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from typing import Any
 
 import aiohttp
@@ -48,6 +49,24 @@ class NpmSource(base.Source):
         return await self.fetch_mapped(
             package.replace("/", "%2f"), package=package, etag=etag, last_modified=last_modified, mapper=self._facts
         )
+
+    async def search(self, text: str, *, limit: int) -> list[model.Found]:
+        """Packages the registry's own search (`/-/v1/search`) finds for `text`, its best first."""
+        response = await self.get_json("-/v1/search?" + urllib.parse.urlencode({"text": text, "size": limit}))
+        found = []
+        with readers.mapping_errors(source=self.name, ecosystem=self.ecosystem, package=text):
+            for item in readers.expect(readers.obj(response.json).get("objects") or [], list, source=self.name, what="objects"):
+                package = readers.obj(readers.obj(item).get("package"))
+                name = readers.text(package.get("name"))
+                if not name:
+                    continue
+                found.append(model.Found(
+                    ecosystem=self.ecosystem, name=names.normalize(self.ecosystem, name),
+                    description=readers.text(package.get("description")),
+                    keywords=readers.strings(package.get("keywords")),
+                    latest_version=readers.text(package.get("version")),
+                ))  # fmt: skip
+        return found
 
     def _facts(self, package: str, doc: Any) -> model.PackageFacts:
         doc = readers.expect(doc, dict, source=self.name, what="the packument")

@@ -68,6 +68,9 @@ async def save_package(
             deprecated_reason=v.deprecated_reason,
             licenses=v.licenses,
             dependencies=None if v.dependencies is None else distinct.setdefault(v.dependencies, len(distinct) + 1),
+            requires_runtime=v.requires_runtime,
+            features=v.features,
+            metadata_url=v.metadata_url,
         )
         for v in facts.versions
     ]
@@ -92,6 +95,9 @@ class _StoredVersion(msgspec.Struct, array_like=False):
     deprecated_reason: str | None
     licenses: tuple[str, ...]
     dependencies: int | None
+    requires_runtime: str | None = None
+    features: dict[str, tuple[str, ...]] | None = None
+    metadata_url: str | None = None
 
 
 def _decode_dependencies(value: object) -> list[model.Dependency]:

@@ -66,9 +66,11 @@ def build() -> dict[str, dict[str, Any]]:
         if cls is None:
             continue
         described = _inherited_docs(cls, docs)
+        # A field renamed on the wire ("from" for from_) is documented under its Python name.
+        python_name = {field.encode_name: field.name for field in msgspec.structs.fields(cls)}
         for field, prop in component.get("properties", {}).items():
-            if field in described:
-                prop["description"] = described[field]
+            if python_name.get(field, field) in described:
+                prop["description"] = described[python_name.get(field, field)]
     documents = {}
     for name, schema in zip(names, schemas):
         document = {

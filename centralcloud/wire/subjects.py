@@ -83,8 +83,51 @@ SYNC_STATUS = Subject(
     description="Current or last sync runs with progress and failures",
 )
 
+# ---- answers ----
+PACKAGES_RECOMMEND = Subject(
+    name=f"{PREFIX}.packages.recommend",
+    request=messages.RecommendRequest,
+    reply=messages.RecommendReply,
+    description="The version of a package to use, with the newer ones skipped and why",
+)
+PACKAGES_RECOMMENDATIONS = Subject(
+    name=f"{PREFIX}.packages.recommendations",
+    request=messages.RecommendationsRequest,
+    reply=messages.RecommendationsReply,
+    description="Packages for a need, ranked by relevance, quality and the team's use",
+)
+PACKAGES_DEPENDENCIES = Subject(
+    name=f"{PREFIX}.packages.dependencies",
+    request=messages.DependenciesRequest,
+    reply=messages.DependenciesReply,
+    description="A version's dependency tree resolved as its installer would, with chains to a target",
+)
+PACKAGES_DEPENDENTS = Subject(
+    name=f"{PREFIX}.packages.dependents",
+    request=messages.DependentsRequest,
+    reply=messages.DependentsReply,
+    description="Stored packages depending on a package, and the team's use of it",
+)
+FRAMEWORKS_GET = Subject(
+    name=f"{PREFIX}.frameworks.get",
+    request=messages.FrameworkGetRequest,
+    reply=messages.FrameworkReply,
+    description="A framework's stack: its dependencies, plugins and the team's companions",
+)
+FRAMEWORKS_DETECT = Subject(
+    name=f"{PREFIX}.frameworks.detect",
+    request=messages.FrameworksDetectRequest,
+    reply=messages.FrameworksDetectReply,
+    description="The frameworks among a list of packages",
+)
+ANSWERS: tuple[Subject, ...] = (
+    PACKAGES_RECOMMEND, PACKAGES_RECOMMENDATIONS, PACKAGES_DEPENDENCIES, PACKAGES_DEPENDENTS,
+    FRAMEWORKS_GET, FRAMEWORKS_DETECT,
+)
+# ---- end answers ----
+
 REQUESTS: tuple[Subject, ...] = (
-    PACKAGES_GET, PACKAGES_SEARCH, PACKAGES_REQUEST, PACKAGES_ADVISORIES, SYNC_RUN, SYNC_STATUS,
+    PACKAGES_GET, PACKAGES_SEARCH, PACKAGES_REQUEST, PACKAGES_ADVISORIES, SYNC_RUN, SYNC_STATUS, *ANSWERS,
 )
 """Every request-reply subject the service answers."""
 

@@ -25,14 +25,18 @@ class SourceProvider:
     async def dependencies(self, name: str, version: model.Version) -> tuple[model.Dependency, ...]:
         if version.dependencies is not None:
             return version.dependencies
-        fetch_release = getattr(self.source, "fetch_release", None)
-        if fetch_release is None:
-            raise errors.NotFound(f"{self.source.name} gives no dependencies for {name} {version.number}")
-        try:
-            release = await fetch_release(name, version.number, metadata_url=version.metadata_url)
-        except errors.NotFound:
-            # Indexes may announce a metadata file they do not serve; the per-version document may still be there.
-            if version.metadata_url is None:
-                raise
-            release = await fetch_release(name, version.number)
-        return release.dependencies or ()
+        return (await read_release(self.source, name, version)).dependencies or ()
+
+
+async def read_release(source: base.Source | None, name: str, version: model.Version) -> model.Version:
+    """One version as its registry's per-release document tells it (dependencies, runtime requirement)."""
+    fetch_release = getattr(source, "fetch_release", None)
+    if source is None or fetch_release is None:
+        raise errors.NotFound(f"no per-release document is read for {name} {version.number}")
+    try:
+        return await fetch_release(name, version.number, metadata_url=version.metadata_url)
+    except errors.NotFound:
+        # Indexes may announce a metadata file they do not serve; the per-version document may still be there.
+        if version.metadata_url is None:
+            raise
+        return await fetch_release(name, version.number)

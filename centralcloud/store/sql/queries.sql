@@ -33,8 +33,8 @@ INSERT INTO schema_migrations (version, name) VALUES ($1, $2);
 --    documentation_url, latest_version, deprecated, deprecated_reason, downloads,
 --    recent_downloads, peer_frameworks, extra, etag, last_modified).
 -- $2 its versions, a JSON array of {number, published_at, prerelease, yanked, yanked_reason,
---    deprecated, deprecated_reason, licenses, dependencies}, where dependencies is a 1-based
---    index into $3, or null when the source did not say.
+--    deprecated, deprecated_reason, licenses, dependencies, requires_runtime, features,
+--    metadata_url}, where dependencies is a 1-based index into $3, or null when the source did not say.
 -- $3 the distinct dependency lists, as JSON array texts of {ecosystem, name, requirement, kind,
 --    optional, condition} (versions mostly share theirs, so each is sent once).
 -- $4 true to commit without waiting for the WAL flush (sync writes can be fetched again).
@@ -83,15 +83,16 @@ WITH settings AS (
 ), incoming AS (
     SELECT * FROM json_to_recordset($2::text::json)
         AS t (number text, published_at timestamptz, prerelease boolean, yanked boolean, yanked_reason text,
-              deprecated boolean, deprecated_reason text, licenses text[], dependencies integer)
+              deprecated boolean, deprecated_reason text, licenses text[], dependencies integer,
+              requires_runtime text, features json, metadata_url text)
 ), ver AS (
     INSERT INTO versions AS v (
         package_id, number, published_at, prerelease, yanked, yanked_reason, deprecated,
-        deprecated_reason, licenses, dependencies
+        deprecated_reason, licenses, dependencies, requires_runtime, features, metadata_url
     )
     SELECT pkg.id, t.number, t.published_at, coalesce(t.prerelease, false), coalesce(t.yanked, false),
            t.yanked_reason, coalesce(t.deprecated, false), t.deprecated_reason, coalesce(t.licenses, '{}'),
-           ($3::text[])[t.dependencies]::json
+           ($3::text[])[t.dependencies]::json, t.requires_runtime, t.features, t.metadata_url
     FROM pkg, incoming t
     ON CONFLICT (package_id, number) DO UPDATE SET
         published_at = EXCLUDED.published_at,
@@ -102,7 +103,11 @@ WITH settings AS (
         deprecated_reason = EXCLUDED.deprecated_reason,
         licenses = EXCLUDED.licenses,
         -- A source that lists versions without their dependencies must not erase what another fetch learned.
-        dependencies = coalesce(EXCLUDED.dependencies, v.dependencies)
+        dependencies = coalesce(EXCLUDED.dependencies, v.dependencies),
+        -- Likewise for what only a per-release fetch tells (Hex's elixir requirement).
+        requires_runtime = coalesce(EXCLUDED.requires_runtime, v.requires_runtime),
+        features = coalesce(EXCLUDED.features, v.features),
+        metadata_url = coalesce(EXCLUDED.metadata_url, v.metadata_url)
     RETURNING id, number
 ), gone AS (
     DELETE FROM versions v USING pkg
@@ -547,3 +552,154 @@ UPDATE package_downloads SET fetched_at = $2 WHERE package_id = ANY ($1::bigint[
 -- name: touch_download_series --
 -- Series found unchanged (the source answered 304) ($1 package ids, $2 when checked).
 UPDATE package_downloads SET weekly_fetched_at = $2 WHERE package_id = ANY ($1::bigint[]);
+
+-- ---- answers (recommend, recommendations, dependencies, dependents, frameworks) -------------
+
+-- name: answer_versions --
+-- Every stored version of one package with what the answers need, and the package's own flags
+-- ($1 ecosystem, $2 name); no rows when the package is not stored.
+SELECT p.display_name, p.latest_version, p.deprecated AS package_deprecated, p.description,
+       p.keywords, p.classifiers, p.peer_frameworks,
+       v.number, v.published_at, v.prerelease, v.yanked, v.yanked_reason, v.deprecated,
+       v.deprecated_reason, v.dependencies, v.requires_runtime, v.features, v.metadata_url
+FROM packages p JOIN versions v ON v.package_id = p.id
+WHERE p.ecosystem = $1 AND p.name = $2;
+
+-- name: team_instances --
+-- Distinct instances and projects of the team using each package directly ($1 ecosystems, $2 names).
+SELECT i.ecosystem, i.name, count(DISTINCT i.instance_id) AS instances,
+       count(DISTINCT (i.instance_id, i.project)) AS projects
+FROM instance_dependencies i
+JOIN unnest($1::text[], $2::text[]) AS t (ecosystem, name) ON i.ecosystem = t.ecosystem AND i.name = t.name
+GROUP BY i.ecosystem, i.name;
+
+-- name: recommendation_candidates --
+-- Packages matching a need by full text over name, keywords, classifiers and description, with the
+-- signals the ranking reads. $1 tsquery text (terms OR-ed), $2 the same terms AND-ed, $3 ecosystem or
+-- NULL for all, $4 how many to read, best text match first.
+WITH q AS (
+    SELECT to_tsquery('simple', $1) || to_tsquery('english', $1) AS any_terms,
+           to_tsquery('simple', $2) || to_tsquery('english', $2) AS all_terms
+), matched AS (
+    SELECT p.id,
+           ts_rank_cd(p.search_vector, q.any_terms, 32)
+           + CASE WHEN p.search_vector @@ q.all_terms THEN 1.0 ELSE 0 END AS relevance
+    FROM packages p CROSS JOIN q
+    WHERE ($3::text IS NULL OR p.ecosystem = $3) AND p.search_vector @@ q.any_terms
+    ORDER BY relevance DESC
+    LIMIT $4
+)
+SELECT p.ecosystem, p.name, p.description, p.latest_version, p.downloads, p.deprecated,
+       p.discovered_at IS NOT NULL AS discovered, m.relevance, r.stars, r.archived, s.score,
+       p.advisories_synced_at IS NOT NULL AS advisories_checked,
+       EXISTS (SELECT 1 FROM advisory_affected f WHERE f.ecosystem = p.ecosystem AND f.name = p.name) AS has_advisories,
+       (SELECT v.published_at FROM versions v WHERE v.package_id = p.id AND v.number = p.latest_version)
+           AS latest_published_at
+FROM matched m
+JOIN packages p ON p.id = m.id
+LEFT JOIN repositories r ON r.id = p.repository_id
+LEFT JOIN package_scores s ON s.package_id = p.id;
+
+-- name: mark_discovered --
+-- Mark packages stored because a registry's search found them, unless they were stored before
+-- for use ($1 ecosystems, $2 names).
+UPDATE packages p SET discovered_at = now()
+FROM unnest($1::text[], $2::text[]) AS t (ecosystem, name)
+WHERE p.ecosystem = t.ecosystem AND p.name = t.name AND p.discovered_at IS NULL
+  AND p.created_at > now() - interval '1 minute';
+
+-- name: dependents_of --
+-- Stored packages whose latest version declares a dependency on one package ($1 ecosystem, $2 name).
+SELECT p.name, p.latest_version, d.requirement, d.kind, d.optional
+FROM dependencies d
+JOIN versions v ON v.id = d.version_id
+JOIN packages p ON p.id = v.package_id AND p.latest_version = v.number
+WHERE d.ecosystem = $1 AND d.name = $2 AND NOT (p.ecosystem = $1 AND p.name = $2)
+ORDER BY p.name;
+
+-- name: team_use_transitive --
+-- The team's instances and projects using one package directly or through the stored latest
+-- dependencies of what they report, to depth $3 ($1 ecosystem, $2 name).
+WITH RECURSIVE up (ecosystem, name, depth) AS (
+    SELECT $1::text, $2::text, 0
+    UNION
+    SELECT p.ecosystem, p.name, up.depth + 1
+    FROM up
+    JOIN dependencies d ON d.ecosystem = up.ecosystem AND d.name = up.name AND d.kind <> 'dev'
+    JOIN versions v ON v.id = d.version_id
+    JOIN packages p ON p.id = v.package_id AND p.latest_version = v.number
+    WHERE up.depth < $3
+)
+SELECT count(DISTINCT i.instance_id) FILTER (WHERE i.ecosystem = $1 AND i.name = $2) AS direct_instances,
+       count(DISTINCT (i.instance_id, i.project)) FILTER (WHERE i.ecosystem = $1 AND i.name = $2) AS direct_projects,
+       count(DISTINCT i.instance_id) AS instances,
+       count(DISTINCT (i.instance_id, i.project)) AS projects
+FROM instance_dependencies i
+JOIN (SELECT DISTINCT ecosystem, name FROM up) u ON u.ecosystem = i.ecosystem AND u.name = i.name;
+
+-- name: framework_plugins --
+-- Stored packages plugging into a framework: npm packages declaring it as a peer, PyPI packages
+-- with its `Framework :: <Name>` classifier, crates and hex packages depending on it with its name
+-- among their keywords ($1 ecosystem, $2 name, $3 the classifier prefix in lower case, $4 limit).
+SELECT p.ecosystem, p.name, p.description, p.latest_version, p.downloads,
+       CASE WHEN $2 = ANY (p.peer_frameworks) THEN 'peer'
+            WHEN $1 = 'pypi' THEN 'classifier' ELSE 'keyword' END AS how
+FROM packages p
+WHERE p.ecosystem = $1 AND p.name <> $2 AND (
+      ($1 = 'npm' AND p.peer_frameworks @> ARRAY[$2::text])
+   OR ($1 = 'pypi' AND EXISTS (SELECT 1 FROM unnest(p.classifiers) c
+                               WHERE lower(c) = $3 OR lower(c) LIKE $3 || ' ::%'))
+   OR ($1 IN ('cargo', 'hex') AND $2 = ANY (p.keywords) AND EXISTS (
+          SELECT 1 FROM versions v JOIN dependencies d ON d.version_id = v.id
+          WHERE v.package_id = p.id AND v.number = p.latest_version AND d.ecosystem = $1 AND d.name = $2)))
+ORDER BY p.downloads DESC NULLS LAST, p.name
+LIMIT $4;
+
+-- name: framework_plugin_counts --
+-- How many stored packages plug into each of the given packages, as in framework_plugins; the
+-- classifier is spelled with the stored display name, else the name ($1 ecosystems, $2 names).
+WITH t AS (
+    SELECT u.ecosystem, u.name,
+           'framework :: ' || lower(coalesce(
+               (SELECT f.display_name FROM packages f WHERE f.ecosystem = u.ecosystem AND f.name = u.name), u.name)) AS prefix
+    FROM unnest($1::text[], $2::text[]) AS u (ecosystem, name)
+)
+SELECT t.ecosystem, t.name, (
+    SELECT count(*) FROM packages p
+    WHERE p.ecosystem = t.ecosystem AND p.name <> t.name AND (
+          (t.ecosystem = 'npm' AND p.peer_frameworks @> ARRAY[t.name])
+       OR (t.ecosystem = 'pypi' AND EXISTS (SELECT 1 FROM unnest(p.classifiers) c
+                                           WHERE lower(c) = t.prefix OR lower(c) LIKE t.prefix || ' ::%'))
+       OR (t.ecosystem IN ('cargo', 'hex') AND t.name = ANY (p.keywords) AND EXISTS (
+              SELECT 1 FROM versions v JOIN dependencies d ON d.version_id = v.id
+              WHERE v.package_id = p.id AND v.number = p.latest_version AND d.ecosystem = t.ecosystem
+                AND d.name = t.name)))
+) AS plugins
+FROM t;
+
+-- name: team_projects_with --
+-- Every (instance, project) of the team with its direct dependencies, for the projects that use
+-- one package ($1 ecosystem, $2 name); co-usage is counted over them and over team_project_count.
+SELECT i.instance_id, i.project, array_agg(i.ecosystem || ':' || i.name) AS items
+FROM instance_dependencies i
+WHERE (i.instance_id, i.project) IN (
+    SELECT u.instance_id, u.project FROM instance_dependencies u WHERE u.ecosystem = $1 AND u.name = $2)
+GROUP BY i.instance_id, i.project;
+
+-- name: team_item_projects --
+-- Projects of the team using each package, and all projects ($1 ecosystems, $2 names).
+SELECT t.ecosystem, t.name,
+       (SELECT count(DISTINCT (i.instance_id, i.project)) FROM instance_dependencies i
+        WHERE i.ecosystem = t.ecosystem AND i.name = t.name) AS projects,
+       (SELECT count(DISTINCT (i.instance_id, i.project)) FROM instance_dependencies i) AS total
+FROM unnest($1::text[], $2::text[]) AS t (ecosystem, name);
+
+-- name: save_version_details --
+-- What a per-release fetch learned about one stored version: its dependencies (JSON array text of
+-- Dependency objects) and runtime requirement ($1 ecosystem, $2 name, $3 number, $4 dependencies,
+-- $5 requires_runtime); a value not given keeps what is stored.
+UPDATE versions v
+SET dependencies = coalesce($4::text::json, v.dependencies),
+    requires_runtime = coalesce($5, v.requires_runtime)
+FROM packages p
+WHERE p.id = v.package_id AND p.ecosystem = $1 AND p.name = $2 AND v.number = $3;

@@ -48,9 +48,12 @@ CREATE TABLE packages (
     sync_error          text,
     created_at          timestamptz NOT NULL DEFAULT now(),
     advisories_synced_at timestamptz,
+    discovered_at       timestamptz,
     UNIQUE (ecosystem, name)
 );
 CREATE INDEX packages_search_idx ON packages USING gin (search_vector);
+CREATE INDEX packages_peer_frameworks_idx ON packages USING gin (peer_frameworks);
+CREATE INDEX packages_classifiers_idx ON packages USING gin (classifiers);
 CREATE INDEX packages_repository_idx ON packages (repository_id);
 
 CREATE TABLE versions (
@@ -65,6 +68,9 @@ CREATE TABLE versions (
     deprecated_reason   text,
     licenses            text[] NOT NULL DEFAULT '{}',
     dependencies        json,
+    requires_runtime    text,
+    features            json,
+    metadata_url        text,
     UNIQUE (package_id, number)
 );
 

@@ -8,7 +8,7 @@ are gathered here so that callers write `messages.PackageReply` whichever file h
 
 from __future__ import annotations
 
-from centralcloud.wire.messages import advisories, common, packages, sync
+from centralcloud.wire.messages import advisories, answers, common, packages, sync
 
 from centralcloud.wire.messages.common import (  # noqa: F401 - re-exported
     EcosystemName,
@@ -52,5 +52,36 @@ from centralcloud.wire.messages.sync import (  # noqa: F401 - re-exported
     SyncStatusRequest,
 )
 
-AREAS = (common, packages, advisories, sync)
+from centralcloud.wire.messages.answers import (  # noqa: F401 - re-exported
+    AdoptionInfo,
+    CompanionInfo,
+    ConflictInfo,
+    DependenciesReply,
+    DependenciesRequest,
+    DependentInfo,
+    DependentsReply,
+    DependentsRequest,
+    DetectedFramework,
+    DiscoveryInfo,
+    EdgeInfo,
+    FrameworkGetRequest,
+    FrameworkReply,
+    FrameworksDetectReply,
+    FrameworksDetectRequest,
+    MissingInfo,
+    NodeInfo,
+    PluginInfo,
+    RecommendationsReply,
+    RecommendationsRequest,
+    RecommendedPackage,
+    RecommendReply,
+    RecommendRequest,
+    SkippedInfo,
+    StackDependency,
+    TeamInfo,
+    TeamReachInfo,
+    UpgradeInfo,
+)
+
+AREAS = (common, packages, advisories, sync, answers)
 """The modules whose field docstrings describe the schemas."""

@@ -1,0 +1,59 @@
+"""The resolvers' facts from the store: stored packages first, missing ones fetched on demand.
+
+A package not stored is fetched through the catalog's refresh (shared with every other
+request for it) and read back; a version whose dependencies were never fetched is read
+from its registry's per-release document and kept. The resolvers' Fetcher waits for
+these within the request's deadline and shields them, so a fetch that misses the
+deadline still completes and the next answer finds it stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from centralcloud.answers.resolve import fetching
+from centralcloud.core import errors, model, names
+from centralcloud.sources import base
+from centralcloud.store import answers as store_answers
+from centralcloud.store import db
+
+Refresh = Callable[[names.PackageRef], Awaitable[object]]
+"""Fetch one package from its registry and store it (the catalog's `refresh`)."""
+
+
+class StoreProvider:
+    """Facts of one ecosystem, read from the store and completed from the registry."""
+
+    def __init__(
+        self, *, database: db.Database, ecosystem: str, refresh: Refresh, sources: Mapping[str, base.Source]
+    ) -> None:
+        self.database = database
+        self.ecosystem = ecosystem
+        self.refresh = refresh
+        self.source = sources.get(ecosystem)
+        self.fetched: list[str] = []
+        """Packages this provider had to fetch from the registry."""
+
+    async def package(self, name: str) -> model.PackageFacts:
+        facts = await store_answers.load_facts(self.database, ecosystem=self.ecosystem, name=name)
+        if facts is not None:
+            return facts
+        ref = names.PackageRef(ecosystem=self.ecosystem, name=names.normalize(self.ecosystem, name))
+        await self.refresh(ref)
+        self.fetched.append(name)
+        facts = await store_answers.load_facts(self.database, ecosystem=self.ecosystem, name=ref.name)
+        if facts is None:
+            raise errors.NotFound(f"{self.ecosystem} package {name!r} was not found", purl=ref.purl)
+        return facts
+
+    async def dependencies(self, name: str, version: model.Version) -> tuple[model.Dependency, ...]:
+        if version.dependencies is not None:
+            return version.dependencies
+        release = await self.release(name, version)
+        return release.dependencies or ()
+
+    async def release(self, name: str, version: model.Version) -> model.Version:
+        """One version as its registry's per-release document tells it, kept in the store."""
+        release = await fetching.read_release(self.source, name, version)
+        await store_answers.save_version_details(self.database, ecosystem=self.ecosystem, name=name, version=release)
+        return release
