@@ -20,7 +20,8 @@ import aiohttp
 import nats
 
 from centralcloud import (
-    __version__, advisories, cache, catalog, config, db, embedded, errors, migrations, schedule, service, store, sync,
+    __version__, advisories, cache, catalog, config, db, embedded, errors, migrations, schedule, search, service, store,
+    sync,
 )
 from centralcloud.sources import base, cargo, github, hex as hexpm, npm, npm_audit, osv, pypi, registries
 
@@ -136,7 +137,9 @@ async def run(
         stack.push_async_callback(the_catalog.close)
         the_catalog.fuzzy_search = await store.enable_fuzzy_search(database)
         if not the_catalog.fuzzy_search:
-            logger.info("pg_trgm is not available: search matches words and prefixes, not typos", extra={"action": "start"})
+            the_catalog.names = await search.NameIndex.load(database)
+            logger.info("pg_trgm is not available: typos in names are matched in memory (%d names)",
+                        len(the_catalog.names), extra={"action": "start"})
 
         job = sync.SyncJob(
             database=database,

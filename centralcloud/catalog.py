@@ -16,7 +16,7 @@ from typing import Literal
 
 import msgspec
 
-from centralcloud import advisories, cache, db, errors, messages, names, store
+from centralcloud import advisories, cache, db, errors, messages, names, search, store
 from centralcloud.sources import base, github, npm_audit, osv
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,9 @@ class Catalog:
         """Seconds an advisory source that failed is not asked again by on-demand answers."""
         self.fuzzy_search = False
         """Typo-tolerant name matching (pg_trgm), switched on by the app where the server has it."""
+        self.searcher = search.Searcher(database)
+        self.names: search.NameIndex | None = None
+        """Package names in memory for typo tolerance where pg_trgm is missing; new packages join it."""
         self._down: dict[str, tuple[float, str]] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future[RefreshOutcome]] = {}
         self._background: set[asyncio.Task[RefreshOutcome]] = set()
@@ -117,6 +120,8 @@ class Catalog:
             return "unchanged"
         facts = result.package
         await store.save_package(self.database, facts, etag=result.etag, last_modified=result.last_modified)
+        if self.names is not None:
+            self.names.add(ecosystem=facts.ecosystem, name=facts.name)
         for advisory in advisories.from_registry(facts):
             await advisories.save(self.database, advisory)
         await self.cache.invalidate_package(ref.ecosystem, ref.name)
@@ -310,12 +315,12 @@ class Catalog:
             await asyncio.wait(set(self._background), timeout=5)
 
     async def search(self, *, query: str, ecosystem: str | None, limit: int) -> bytes:
-        key = f"{cache.SEARCH}{ecosystem or '*'}:{limit}:{' '.join(store.query_terms(query))}"
+        key = f"{cache.SEARCH}{ecosystem or '*'}:{limit}:{' '.join(search.query_terms(query))}"
         cached = await self.cache.get(key)
         if cached is not None:
             return cached
-        hits = await store.search(
-            self.database, query=query, ecosystem=ecosystem, limit=limit, fuzzy=self.fuzzy_search
+        hits = await self.searcher.search(
+            query=query, ecosystem=ecosystem, limit=limit, fuzzy=self.fuzzy_search, name_index=self.names
         )
         encoded = self._encoder.encode(messages.SearchReply(query=query, hits=hits))
         await self.cache.set(key, encoded)

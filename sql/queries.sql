@@ -48,10 +48,7 @@ WITH settings AS (
     )
     VALUES (
         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, now(), NULL,
-        setweight(to_tsvector('simple', $3), 'A')
-        || setweight(to_tsvector('simple', array_to_string($5::text[], ' ')), 'B')
-        || setweight(to_tsvector('english', coalesce($4, '')), 'C')
-        || setweight(to_tsvector('english', array_to_string($5::text[], ' ')), 'C')
+        package_search_vector($3, $5::text[], $4)
     )
     ON CONFLICT (ecosystem, name) DO UPDATE SET
         display_name = EXCLUDED.display_name,
@@ -141,29 +138,6 @@ SELECT id, number, published_at, prerelease, yanked, yanked_reason, deprecated, 
        licenses, dependencies_known
 FROM versions WHERE package_id = $1
 ORDER BY published_at DESC NULLS LAST, number DESC;
-
--- name: search_packages --
--- Full-text search over name, keywords and description blended with popularity.
--- $1 tsquery text in to_tsquery syntax (terms OR-ed), $2 the same terms AND-ed,
--- $3 ecosystem or NULL for all, $4 limit.
-WITH q AS (
-    SELECT to_tsquery('simple', $1) || to_tsquery('english', $1) AS any_terms,
-           to_tsquery('simple', $2) || to_tsquery('english', $2) AS all_terms
-)
-SELECT p.ecosystem, p.name, p.display_name, p.description, p.latest_version, p.licenses,
-       p.repository_url, p.homepage, p.downloads, p.deprecated, p.keywords, r.stars,
-       -- Text relevance, a bonus for matching every term, then a gentle log-scaled popularity boost.
-       (ts_rank_cd(p.search_vector, q.any_terms, 32)
-        + CASE WHEN p.search_vector @@ q.all_terms THEN 1.0 ELSE 0 END)
-       * (1 + 0.1 * ln(1 + coalesce(p.downloads, 0) / 1000.0 + coalesce(r.stars, 0) / 100.0))
-       * CASE WHEN p.deprecated THEN 0.3 ELSE 1 END AS rank
-FROM packages p
-CROSS JOIN q
-LEFT JOIN repositories r ON r.id = p.repository_id
-WHERE ($3::text IS NULL OR p.ecosystem = $3)
-  AND p.search_vector @@ q.any_terms
-ORDER BY rank DESC, p.name
-LIMIT $4;
 
 -- name: record_requests --
 -- Note many requested packages at once ($1 ecosystems, $2 names, $3 origin).
@@ -441,18 +415,6 @@ SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm');
 -- Install pg_trgm (a trusted extension: database owners may install it).
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
--- name: search_packages_fuzzy --
--- Packages whose name is close to the query (pg_trgm only; used where full text finds too few).
--- $1 query words joined by spaces, $2 ecosystem or NULL, $3 limit.
-SELECT p.ecosystem, p.name, p.display_name, p.description, p.latest_version, p.licenses,
-       p.repository_url, p.homepage, p.downloads, p.deprecated, p.keywords, r.stars,
-       similarity(p.name, $1) * 0.5 AS rank
-FROM packages p
-LEFT JOIN repositories r ON r.id = p.repository_id
-WHERE ($2::text IS NULL OR p.ecosystem = $2) AND similarity(p.name, $1) > 0.3
-ORDER BY rank DESC, p.name
-LIMIT $3;
-
 -- name: validators_many --
 -- Conditional-request validators of many packages at once ($1 ecosystems, $2 names).
 SELECT p.ecosystem, p.name, p.etag, p.last_modified
@@ -477,3 +439,78 @@ CROSS JOIN LATERAL jsonb_array_elements(r -> 'events') AS e
 JOIN versions v ON v.package_id = p.id AND v.number = e ->> 'fixed' AND v.published_at IS NOT NULL
 WHERE p.ecosystem = ANY ($1::text[])
 GROUP BY p.id, a.id;
+
+-- ---------------------------------------------------------------------------------------------
+-- Search (centralcloud/search.py). A bounded candidate set is ranked, never every match: the
+-- most popular matches, found either by walking packages in popularity order (common words)
+-- or through the GIN index (rarer words), plus exact name matches. Ranking reads only the
+-- searched row (stars and the popularity prior are kept in it).
+-- ---------------------------------------------------------------------------------------------
+
+-- name: search_ranked --
+-- Ranked search hits. $1 query words, $2 every word must match (else any word), $3 walk in
+-- popularity order (else use the GIN index), $4 ecosystem or NULL, $5 candidates to rank,
+-- $6 names that count as exact matches, $7 ecosystems searched, $8 limit.
+WITH q AS MATERIALIZED (
+    SELECT search_query($1::text[], true) AS all_terms, search_query($1::text[], false) AS any_terms
+), wanted AS MATERIALIZED (
+    SELECT CASE WHEN $2::boolean THEN q.all_terms ELSE q.any_terms END AS terms FROM q
+), walked AS (
+    -- ts_match_vq is @@ by another name, which keeps the planner off the GIN index here.
+    SELECT p.id FROM packages p
+    WHERE $3::boolean AND ($4::text IS NULL OR p.ecosystem = $4)
+      AND ts_match_vq(p.search_vector, (SELECT terms FROM wanted))
+    ORDER BY p.search_prior DESC
+    LIMIT $5
+), looked_up AS (
+    -- "+ 0" keeps the planner off the popularity index: every match is read, then sorted.
+    SELECT p.id FROM packages p
+    WHERE NOT $3::boolean AND ($4::text IS NULL OR p.ecosystem = $4)
+      AND p.search_vector @@ (SELECT terms FROM wanted)
+    ORDER BY p.search_prior + 0 DESC
+    LIMIT $5
+), named AS (
+    SELECT p.id FROM packages p WHERE p.ecosystem = ANY ($7::text[]) AND p.name = ANY ($6::text[])
+), candidates AS (
+    SELECT id FROM walked UNION SELECT id FROM looked_up UNION SELECT id FROM named
+)
+SELECT p.ecosystem, p.name, p.description, p.latest_version, p.licenses, p.repository_url, p.downloads,
+       p.stars, p.deprecated, p.name = ANY ($6::text[]) AS exact,
+       -- Text relevance, a bonus for matching every word, times the popularity prior.
+       (ts_rank_cd(p.search_vector, q.any_terms, 32) + CASE WHEN p.search_vector @@ q.all_terms THEN 1.0 ELSE 0 END)
+       * p.search_prior AS rank
+FROM candidates c
+JOIN packages p ON p.id = c.id
+CROSS JOIN q
+ORDER BY exact DESC, rank DESC, p.name
+LIMIT $8;
+
+-- name: search_lexeme_frequencies --
+-- The share of packages holding each of the commonest lexemes (from ANALYZE), and the number
+-- of packages, for choosing how to search.
+SELECT coalesce(s.most_common_elems::text::text[], '{}') AS lexemes,
+       coalesce(s.most_common_elem_freqs, '{}') AS frequencies,
+       (SELECT greatest(c.reltuples, 0)::bigint FROM pg_class c WHERE c.oid = 'packages'::regclass) AS packages
+FROM (SELECT 1) AS one
+LEFT JOIN pg_stats s ON s.schemaname = current_schema() AND s.tablename = 'packages' AND s.attname = 'search_vector';
+
+-- name: search_packages_fuzzy --
+-- Packages whose name is close to the query (pg_trgm only; used where full text finds too few).
+-- $1 query words joined by spaces, $2 ecosystem or NULL, $3 limit.
+SELECT p.ecosystem, p.name, p.description, p.latest_version, p.licenses, p.repository_url, p.downloads,
+       p.stars, p.deprecated, false AS exact, similarity(p.name, $1) * 0.5 AS rank
+FROM packages p
+WHERE ($2::text IS NULL OR p.ecosystem = $2) AND similarity(p.name, $1) > 0.3
+ORDER BY rank DESC, p.name
+LIMIT $3;
+
+-- name: search_named --
+-- Hits for packages found by name in the in-memory name index ($1 ecosystems, $2 names).
+SELECT p.ecosystem, p.name, p.description, p.latest_version, p.licenses, p.repository_url, p.downloads,
+       p.stars, p.deprecated, false AS exact, p.search_prior AS rank
+FROM packages p JOIN unnest($1::text[], $2::text[]) AS t (ecosystem, name)
+     ON p.ecosystem = t.ecosystem AND p.name = t.name;
+
+-- name: search_all_names --
+-- Every stored package's ecosystem and name, for the in-memory name index.
+SELECT ecosystem, name FROM packages;
