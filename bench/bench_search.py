@@ -114,12 +114,13 @@ async def seed(database: db.Database, count: int, rng: random.Random) -> list[st
             "INSERT INTO packages (ecosystem, name, display_name, description, keywords, downloads, deprecated,"
             " repository_id, latest_version, search_vector)"
             " SELECT ecosystem, name, display_name, description, keywords, downloads, deprecated, repository_id,"
-            " '1.0.0', package_search_vector(display_name, keywords, description) FROM seed"
+            " '1.0.0', package_search_vector(display_name, keywords, description) FROM seed",
+            timeout=3600,
         )
         await connection.execute("DROP TABLE seed")
         await connection.execute("SELECT setval('repositories_id_seq', (SELECT max(id) FROM repositories))")
-        await connection.execute("VACUUM ANALYZE packages")
-        await connection.execute("VACUUM ANALYZE repositories")
+        await connection.execute("VACUUM ANALYZE packages", timeout=3600)
+        await connection.execute("VACUUM ANALYZE repositories", timeout=3600)
     return words
 
 

@@ -448,13 +448,13 @@ GROUP BY p.id, a.id;
 -- ---------------------------------------------------------------------------------------------
 
 -- name: search_ranked --
--- Ranked search hits. $1 query words, $2 every word must match (else any word), $3 walk in
--- popularity order (else use the GIN index), $4 ecosystem or NULL, $5 candidates to rank,
--- $6 names that count as exact matches, $7 ecosystems searched, $8 limit.
+-- Ranked search hits. $1 query words, $2 candidates match every word as written (else any word,
+-- or its beginning), $3 walk in popularity order (else use the GIN index), $4 ecosystem or NULL,
+-- $5 candidates to rank, $6 names that count as exact matches, $7 ecosystems searched, $8 limit.
 WITH q AS MATERIALIZED (
-    SELECT search_query($1::text[], true) AS all_terms, search_query($1::text[], false) AS any_terms
+    SELECT search_query($1::text[], true, true) AS all_terms, search_query($1::text[], false, true) AS any_terms
 ), wanted AS MATERIALIZED (
-    SELECT CASE WHEN $2::boolean THEN q.all_terms ELSE q.any_terms END AS terms FROM q
+    SELECT CASE WHEN $2::boolean THEN search_query($1::text[], true, false) ELSE q.any_terms END AS terms FROM q
 ), walked AS (
     -- ts_match_vq is @@ by another name, which keeps the planner off the GIN index here.
     SELECT p.id FROM packages p

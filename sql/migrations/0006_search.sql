@@ -10,9 +10,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         || setweight(to_tsvector('english'::regconfig, array_to_string(keywords, ' ')), 'C')
 $$;
 
--- A query's words as a tsquery, each word also a prefix and in both the 'simple' and the
--- 'english' forms the document holds; ANDed when all_words, else ORed. NULL for no words.
-CREATE FUNCTION search_query(words text[], all_words boolean)
+-- A query's words as a tsquery, in both the 'simple' and the 'english' forms the document
+-- holds, each word also as a prefix when `prefixes`; ANDed when all_words, else ORed. NULL for
+-- no words. (A prefix of a common word expands to many lexemes, which the GIN index must merge.)
+CREATE FUNCTION search_query(words text[], all_words boolean, prefixes boolean)
 RETURNS tsquery
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
@@ -21,8 +22,8 @@ DECLARE
     result tsquery;
 BEGIN
     FOREACH word IN ARRAY words LOOP
-        part := to_tsquery('simple'::regconfig, quote_literal(word) || ':*')
-             || to_tsquery('english'::regconfig, quote_literal(word) || ':*');
+        word := quote_literal(word) || CASE WHEN prefixes THEN ':*' ELSE '' END;
+        part := to_tsquery('simple'::regconfig, word) || to_tsquery('english'::regconfig, word);
         IF result IS NULL THEN
             result := part;
         ELSIF all_words THEN
