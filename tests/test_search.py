@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 import replay
-from centralcloud import db, model, search, store
+from centralcloud import cache, catalog, db, model, search, store
 from centralcloud.sources import base, cargo, hex as hexpm, limits, npm, pypi
 
 T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -143,6 +143,17 @@ async def test_embedded_typos_without_pg_trgm(database: db.Database) -> None:
     await save(database, package("flask", "A simple framework for building complex web applications.", ecosystem="pypi"))
     index.add(ecosystem="pypi", name="flask")
     assert await find(database, "falsk", name_index=index) == ["flask"]
+
+
+async def test_catalog_answers_typos_from_its_name_index(database: db.Database) -> None:
+    the_catalog = catalog.Catalog(
+        database=database, sources={}, read_cache=cache.ReadCache(ttl=60, max_size=10), request_timeout=1
+    )
+    await save(database, DJANGO)
+    the_catalog.names = await search.NameIndex.load(database)
+    reply = msgspec.json.decode(await the_catalog.search(query="djnago", ecosystem=None, limit=5))
+    assert [hit["name"] for hit in reply["hits"]] == ["django"]
+    assert 0 < reply["hits"][0]["score"] < 0.1  # a tenth of its popularity prior, less per edit
 
 
 async def real_documents(session: aiohttp.ClientSession, server: replay.ReplayServer) -> list[model.PackageFacts]:
