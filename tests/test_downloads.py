@@ -144,7 +144,7 @@ async def test_search_ranks_with_download_counts(world: World) -> None:
     await world.database.pool.execute(
         "UPDATE packages SET search_vector = to_tsvector('simple', 'pad') WHERE name IN ('app-1', 'left-pad', 'lonely-pkg')"
     )
-    hits = await search.search(world.database, query="pad", ecosystem="npm", limit=5)
+    hits = await search.Searcher(world.database).search(query="pad", ecosystem="npm", limit=5)
     # Equal text relevance: without counts the order would be by name, app-1 first.
     assert [hit.name for hit in hits] == ["left-pad", "app-1", "lonely-pkg"]
     assert hits[0].downloads == messages.DownloadsInfo(last_week=1_890_000, last_month=7_857_000)

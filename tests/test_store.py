@@ -1,11 +1,11 @@
-"""Package facts written and read back through PostgreSQL, and search ranking."""
+"""Package facts written and read back through PostgreSQL."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from centralcloud.core import model, names
-from centralcloud.store import db, search
+from centralcloud.store import db
 from centralcloud.store import packages as store
 
 T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -83,58 +83,12 @@ async def test_missing_package_is_none(database: db.Database) -> None:
     assert await store.validators(database, ecosystem="npm", name="nope") is None
 
 
-async def test_search_ranks_full_matches_and_popularity(database: db.Database) -> None:
-    pypi = model.PackageFacts(
-        ecosystem="pypi", name="django", display_name="Django",
-        description="A high-level Python web framework that encourages rapid development and clean, pragmatic design.",
-        classifiers=("Framework :: Django",), latest_version="5.1", versions=(version("5.1", 1, ()),),
-    )
-    await store.save_package(database, pypi, etag=None, last_modified=None)
-    await store.save_package(database, facts(versions=(version("5.0.0", 1, ()),)), etag=None, last_modified=None)
-    await store.save_package(
-        database, facts(name="left-pad", description="String left pad", versions=(version("1.3.0", 1, ()),), downloads=10**9,
-              keywords=("string", "pad")),
-        etag=None, last_modified=None,
-    )
-    await store.save_package(
-        database, facts(name="webby", description="A tool for the web", versions=(version("0.1.0", 1, ()),), keywords=()),
-        etag=None, last_modified=None,
-    )
-    hits = await search.search(database, query="web framework", ecosystem=None, limit=10)
-    found = [(h.ecosystem, h.name) for h in hits]
-    assert set(found[:2]) == {("pypi", "django"), ("npm", "express")}
-    assert found[2] == ("npm", "webby")  # one term only: ranked below full matches
-    assert ("npm", "left-pad") not in found
-    only_pypi = await search.search(database, query="web framework", ecosystem="pypi", limit=10)
-    assert [h.name for h in only_pypi] == ["django"]
-    assert await search.search(database, query="!!! ???", ecosystem=None, limit=10) == []
-    # A typo-free name search finds the package by name.
-    assert (await search.search(database, query="Django", ecosystem=None, limit=1))[0].name == "django"
-
-
 async def test_record_requests_counts(database: db.Database) -> None:
     ref = names.PackageRef("npm", "express")
     await store.record_requests(database, [ref], origin="request")
     await store.record_requests(database, [ref, names.PackageRef("pypi", "django")], origin="request")
     rows = await database.pool.fetch("SELECT ecosystem, name, request_count FROM package_requests ORDER BY name")
     assert [(r["name"], r["request_count"]) for r in rows] == [("django", 1), ("express", 2)]
-
-
-async def test_prefixes_match_without_extensions(database: db.Database) -> None:
-    await store.save_package(database, facts(versions=(version("5.0.0", 1, ()),)), etag=None, last_modified=None)
-    assert [h.name for h in await search.search(database, query="expre", ecosystem=None, limit=5)] == ["express"]
-    assert [h.name for h in await search.search(database, query="minimal framew", ecosystem="npm", limit=5)] == ["express"]
-
-
-async def test_typos_match_where_pg_trgm_is_available(database: db.Database) -> None:
-    import pytest
-
-    if not await search.enable_fuzzy_search(database):
-        pytest.skip("this PostgreSQL server does not ship pg_trgm (the embedded one does not)")
-    await store.save_package(database, facts(versions=(version("5.0.0", 1, ()),)), etag=None, last_modified=None)
-    assert await search.search(database, query="exprss", ecosystem=None, limit=5) == []
-    hits = await search.search(database, query="exprss", ecosystem=None, limit=5, fuzzy=True)
-    assert [h.name for h in hits] == ["express"]
 
 
 async def test_a_licence_with_a_comma_stays_one_licence(database: db.Database) -> None:

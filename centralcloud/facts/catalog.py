@@ -16,7 +16,7 @@ from typing import Any, Literal
 import msgspec
 
 from centralcloud.core import errors, names
-from centralcloud.facts import advisories, advisory_checks, cache, repositories
+from centralcloud.facts import advisories, advisory_checks, cache, name_index, repositories
 from centralcloud.sources import base, github, npm_audit, osv
 from centralcloud.store import advisories as store_advisories
 from centralcloud.store import db, search
@@ -57,6 +57,9 @@ class Catalog:
         """GitHub facts, fetched in the background after a package's first fetch."""
         self.fuzzy_search = False
         """Typo-tolerant name matching (pg_trgm), switched on by the app where the server has it."""
+        self.searcher = search.Searcher(database)
+        self.names: name_index.NameIndex | None = None
+        """Package names in memory for typo tolerance where pg_trgm is missing; new packages join it."""
         self._inflight: dict[tuple[str, str], asyncio.Future[RefreshOutcome]] = {}
         self._background: set[asyncio.Task[object]] = set()
         self._encoder = msgspec.json.Encoder()
@@ -124,6 +127,8 @@ class Catalog:
             return "unchanged"
         facts = result.package
         await store.save_package(self.database, facts, etag=result.etag, last_modified=result.last_modified)
+        if self.names is not None:
+            self.names.add(ecosystem=facts.ecosystem, name=facts.name)
         for advisory in advisories.from_registry(facts):
             await store_advisories.save(self.database, advisory)
         await self.cache.invalidate_package(ref.ecosystem, ref.name)
@@ -212,8 +217,8 @@ class Catalog:
         cached = await self.cache.get(key)
         if cached is not None:
             return cached
-        hits = await search.search(
-            self.database, query=query, ecosystem=ecosystem, limit=limit, fuzzy=self.fuzzy_search
+        hits = await self.searcher.search(
+            query=query, ecosystem=ecosystem, limit=limit, fuzzy=self.fuzzy_search, name_index=self.names
         )
         encoded = self._encoder.encode(messages.SearchReply(query=query, hits=hits))
         await self.cache.set(key, encoded)

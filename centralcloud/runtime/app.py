@@ -25,7 +25,7 @@ from centralcloud.answers import bundle
 from centralcloud.answers import service as answers_service
 from centralcloud.core import clock, ecosystems, errors
 from centralcloud.edge import endpoint, handlers
-from centralcloud.facts import cache, catalog
+from centralcloud.facts import cache, catalog, name_index
 from centralcloud.jobs import downloads
 from centralcloud.jobs import runner as sync
 from centralcloud.jobs import schedule
@@ -141,7 +141,9 @@ async def run(
         stack.push_async_callback(the_catalog.close)
         the_catalog.fuzzy_search = await search.enable_fuzzy_search(database)
         if not the_catalog.fuzzy_search:
-            logger.info("pg_trgm is not available: search matches words and prefixes, not typos", extra={"action": "start"})
+            the_catalog.names = await name_index.NameIndex.load(database)
+            logger.info("pg_trgm is not available: typos in names are matched in memory (%d names)",
+                        len(the_catalog.names), extra={"action": "start"})
 
         job = sync.SyncJob(
             database=database,

@@ -53,10 +53,7 @@ WITH settings AS (
            i.documentation_url, i.latest_version, coalesce(i.deprecated, false), i.deprecated_reason,
            i.downloads, i.recent_downloads, coalesce(i.peer_frameworks, '{}'), coalesce(i.extra, '{}'),
            i.etag, i.last_modified, now(), NULL,
-           setweight(to_tsvector('simple', i.display_name), 'A')
-           || setweight(to_tsvector('simple', array_to_string(i.keywords, ' ')), 'B')
-           || setweight(to_tsvector('english', coalesce(i.description, '')), 'C')
-           || setweight(to_tsvector('english', array_to_string(i.keywords, ' ')), 'C')
+           package_search_vector(i.display_name, i.keywords, i.description)
     FROM input i
     ON CONFLICT (ecosystem, name) DO UPDATE SET
         display_name = EXCLUDED.display_name,
@@ -155,33 +152,6 @@ WHERE p.ecosystem = $1 AND p.name = $2;
 SELECT number, published_at, prerelease, yanked, yanked_reason, deprecated, deprecated_reason, licenses
 FROM versions WHERE package_id = $1
 ORDER BY published_at DESC NULLS LAST, number DESC;
-
--- name: search_packages --
--- Full-text search over name, keywords and description blended with popularity.
--- $1 tsquery text in to_tsquery syntax (terms OR-ed), $2 the same terms AND-ed,
--- $3 ecosystem or NULL for all, $4 limit.
-WITH q AS (
-    SELECT to_tsquery('simple', $1) || to_tsquery('english', $1) AS any_terms,
-           to_tsquery('simple', $2) || to_tsquery('english', $2) AS all_terms
-)
-SELECT p.ecosystem, p.name, p.display_name, p.description, p.latest_version, p.licenses,
-       p.repository_url, p.homepage, p.downloads, p.recent_downloads, p.deprecated, p.keywords, r.stars,
-       dl.last_week AS downloads_last_week, dl.last_month AS downloads_last_month, dl.total AS downloads_total,
-       -- Text relevance, a bonus for matching every term, then a gentle log-scaled popularity boost.
-       -- npm and PyPI give no all-time total: a year at the last month's pace stands in for one.
-       (ts_rank_cd(p.search_vector, q.any_terms, 32)
-        + CASE WHEN p.search_vector @@ q.all_terms THEN 1.0 ELSE 0 END)
-       * (1 + 0.1 * ln(1 + coalesce(p.downloads, dl.total, 12 * dl.last_month, 0) / 1000.0
-                       + coalesce(r.stars, 0) / 100.0))
-       * CASE WHEN p.deprecated THEN 0.3 ELSE 1 END AS rank
-FROM packages p
-CROSS JOIN q
-LEFT JOIN repositories r ON r.id = p.repository_id
-LEFT JOIN package_downloads dl ON dl.package_id = p.id
-WHERE ($3::text IS NULL OR p.ecosystem = $3)
-  AND p.search_vector @@ q.any_terms
-ORDER BY rank DESC, p.name
-LIMIT $4;
 
 -- name: record_requests --
 -- Note many requested packages at once ($1 ecosystems, $2 names, $3 origin).
@@ -469,20 +439,6 @@ SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm');
 -- Install pg_trgm (a trusted extension: database owners may install it).
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
--- name: search_packages_fuzzy --
--- Packages whose name is close to the query (pg_trgm only; used where full text finds too few).
--- $1 query words joined by spaces, $2 ecosystem or NULL, $3 limit.
-SELECT p.ecosystem, p.name, p.display_name, p.description, p.latest_version, p.licenses,
-       p.repository_url, p.homepage, p.downloads, p.recent_downloads, p.deprecated, p.keywords, r.stars,
-       dl.last_week AS downloads_last_week, dl.last_month AS downloads_last_month, dl.total AS downloads_total,
-       similarity(p.name, $1) * 0.5 AS rank
-FROM packages p
-LEFT JOIN repositories r ON r.id = p.repository_id
-LEFT JOIN package_downloads dl ON dl.package_id = p.id
-WHERE ($2::text IS NULL OR p.ecosystem = $2) AND similarity(p.name, $1) > 0.3
-ORDER BY rank DESC, p.name
-LIMIT $3;
-
 -- name: validators_many --
 -- Conditional-request validators of many packages at once ($1 ecosystems, $2 names).
 SELECT p.ecosystem, p.name, p.etag, p.last_modified
@@ -526,13 +482,21 @@ ORDER BY p.ecosystem, p.name;
 -- name: save_download_counts --
 -- Store fetched counts of many packages ($1 package ids, $2 source, $3 last_week, $4 last_month,
 -- $5 total, $6 etags, $7 when fetched); a NULL count is one the source does not give.
-INSERT INTO package_downloads AS d (package_id, source, last_week, last_month, total, etag, fetched_at)
-SELECT t.id, $2, t.last_week, t.last_month, t.total, t.etag, $7
-FROM unnest($1::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[])
-     AS t (id, last_week, last_month, total, etag)
-ON CONFLICT (package_id) DO UPDATE SET
-    source = EXCLUDED.source, last_week = EXCLUDED.last_week, last_month = EXCLUDED.last_month,
-    total = EXCLUDED.total, etag = EXCLUDED.etag, fetched_at = EXCLUDED.fetched_at;
+-- The package row keeps a yearly estimate (npm and PyPI give no all-time total: a year at the last
+-- month's pace stands in), which search's popularity prior reads without a join.
+WITH saved AS (
+    INSERT INTO package_downloads AS d (package_id, source, last_week, last_month, total, etag, fetched_at)
+    SELECT t.id, $2, t.last_week, t.last_month, t.total, t.etag, $7
+    FROM unnest($1::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[])
+         AS t (id, last_week, last_month, total, etag)
+    ON CONFLICT (package_id) DO UPDATE SET
+        source = EXCLUDED.source, last_week = EXCLUDED.last_week, last_month = EXCLUDED.last_month,
+        total = EXCLUDED.total, etag = EXCLUDED.etag, fetched_at = EXCLUDED.fetched_at
+    RETURNING package_id, coalesce(total, 12 * last_month) AS estimate
+)
+UPDATE packages p SET downloads_estimate = s.estimate
+FROM saved s
+WHERE p.id = s.package_id AND p.downloads_estimate IS DISTINCT FROM s.estimate;
 
 -- name: save_download_series --
 -- Store the weekly series of many packages ($1 package ids, $2 source, $3 series as array
@@ -703,3 +667,84 @@ SET dependencies = coalesce($4::text::json, v.dependencies),
     requires_runtime = coalesce($5, v.requires_runtime)
 FROM packages p
 WHERE p.id = v.package_id AND p.ecosystem = $1 AND p.name = $2 AND v.number = $3;
+
+-- ---------------------------------------------------------------------------------------------
+-- Search (centralcloud/search.py). A bounded candidate set is ranked, never every match: the
+-- most popular matches, found either by walking packages in popularity order (common words)
+-- or through the GIN index (rarer words), plus exact name matches. Ranking reads only the
+-- searched row (stars and the popularity prior are kept in it).
+-- ---------------------------------------------------------------------------------------------
+
+-- name: search_ranked --
+-- Ranked search hits. $1 query words, $2 candidates match every word as written (else any word,
+-- or its beginning), $3 walk in popularity order (else use the GIN index), $4 ecosystem or NULL,
+-- $5 candidates to rank, $6 names that count as exact matches, $7 ecosystems searched, $8 limit.
+WITH q AS MATERIALIZED (
+    SELECT search_query($1::text[], true, true) AS all_terms, search_query($1::text[], false, true) AS any_terms
+), wanted AS MATERIALIZED (
+    SELECT CASE WHEN $2::boolean THEN search_query($1::text[], true, false) ELSE q.any_terms END AS terms FROM q
+), walked AS (
+    -- ts_match_vq is @@ by another name, which keeps the planner off the GIN index here.
+    SELECT p.id FROM packages p
+    WHERE $3::boolean AND ($4::text IS NULL OR p.ecosystem = $4)
+      AND ts_match_vq(p.search_vector, (SELECT terms FROM wanted))
+    ORDER BY p.search_prior DESC
+    LIMIT $5
+), looked_up AS (
+    -- "+ 0" keeps the planner off the popularity index: every match is read, then sorted.
+    SELECT p.id FROM packages p
+    WHERE NOT $3::boolean AND ($4::text IS NULL OR p.ecosystem = $4)
+      AND p.search_vector @@ (SELECT terms FROM wanted)
+    ORDER BY p.search_prior + 0 DESC
+    LIMIT $5
+), named AS (
+    SELECT p.id FROM packages p WHERE p.ecosystem = ANY ($7::text[]) AND p.name = ANY ($6::text[])
+), candidates AS (
+    SELECT id FROM walked UNION SELECT id FROM looked_up UNION SELECT id FROM named
+)
+SELECT p.ecosystem, p.name, p.description, p.latest_version, p.licenses, p.repository_url, p.downloads,
+       p.recent_downloads, dl.last_week AS downloads_last_week, dl.last_month AS downloads_last_month, dl.total AS downloads_total,
+       p.stars, p.deprecated, p.name = ANY ($6::text[]) AS exact,
+       -- Text relevance, a bonus for matching every word, times the popularity prior.
+       (ts_rank_cd(p.search_vector, q.any_terms, 32) + CASE WHEN p.search_vector @@ q.all_terms THEN 1.0 ELSE 0 END)
+       * p.search_prior AS rank
+FROM candidates c
+JOIN packages p ON p.id = c.id
+LEFT JOIN package_downloads dl ON dl.package_id = p.id
+CROSS JOIN q
+ORDER BY exact DESC, rank DESC, p.name
+LIMIT $8;
+
+-- name: search_lexeme_frequencies --
+-- The share of packages holding each of the commonest lexemes (from ANALYZE), and the number
+-- of packages, for choosing how to search.
+SELECT coalesce(s.most_common_elems::text::text[], '{}') AS lexemes,
+       coalesce(s.most_common_elem_freqs, '{}') AS frequencies,
+       (SELECT greatest(c.reltuples, 0)::bigint FROM pg_class c WHERE c.oid = 'packages'::regclass) AS packages
+FROM (SELECT 1) AS one
+LEFT JOIN pg_stats s ON s.schemaname = current_schema() AND s.tablename = 'packages' AND s.attname = 'search_vector';
+
+-- name: search_packages_fuzzy --
+-- Packages whose name is close to the query (pg_trgm only; used where full text finds too few).
+-- $1 query words joined by spaces, $2 ecosystem or NULL, $3 limit.
+SELECT p.ecosystem, p.name, p.description, p.latest_version, p.licenses, p.repository_url, p.downloads,
+       p.recent_downloads, dl.last_week AS downloads_last_week, dl.last_month AS downloads_last_month, dl.total AS downloads_total,
+       p.stars, p.deprecated, false AS exact, similarity(p.name, $1) * 0.5 AS rank
+FROM packages p
+LEFT JOIN package_downloads dl ON dl.package_id = p.id
+WHERE ($2::text IS NULL OR p.ecosystem = $2) AND similarity(p.name, $1) > 0.3
+ORDER BY rank DESC, p.name
+LIMIT $3;
+
+-- name: search_named --
+-- Hits for packages found by name in the in-memory name index ($1 ecosystems, $2 names).
+SELECT p.ecosystem, p.name, p.description, p.latest_version, p.licenses, p.repository_url, p.downloads,
+       p.recent_downloads, dl.last_week AS downloads_last_week, dl.last_month AS downloads_last_month, dl.total AS downloads_total,
+       p.stars, p.deprecated, false AS exact, p.search_prior AS rank
+FROM packages p JOIN unnest($1::text[], $2::text[]) AS t (ecosystem, name)
+     ON p.ecosystem = t.ecosystem AND p.name = t.name
+LEFT JOIN package_downloads dl ON dl.package_id = p.id;
+
+-- name: search_all_names --
+-- Every stored package's ecosystem and name, for the in-memory name index.
+SELECT ecosystem, name FROM packages;
