@@ -279,6 +279,15 @@ async def _never_called(request: object) -> None:  # pragma: no cover - Concurre
     raise AssertionError("ConcurrentEndpoint handles requests itself")
 
 
+def stats(service: micro.Service) -> list[tuple[str, int, int, float]]:
+    """(subject, requests, errors, seconds spent) per endpoint, as $SRV.STATS counts them."""
+    return [
+        (e._subject, e._num_requests, e._num_errors, e._processing_time / 1e9)
+        for e in service._endpoints
+        if isinstance(e, ConcurrentEndpoint)
+    ]
+
+
 async def stop(service: micro.Service, limits: Limits, *, grace: float = 10.0) -> None:
     """Stop taking requests, then let those in flight finish (up to `grace` seconds)."""
     await service.stop()

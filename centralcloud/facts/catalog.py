@@ -278,4 +278,9 @@ class Catalog:
 
 
 def _search_key(*, query: str, ecosystem: str | None, limit: int) -> str:
-    return f"{cache.SEARCH}{ecosystem or '*'}:{limit}:{' '.join(search.query_terms(query))}"
+    return f"{cache.SEARCH}{ecosystem or '*'}:{limit}:{' '.join(search_terms(query))}"
+
+
+def search_terms(query: str) -> list[str]:
+    """The words a search looks for (what its cache key is made of)."""
+    return search.query_terms(query)

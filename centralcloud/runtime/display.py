@@ -112,3 +112,14 @@ def show_request(reply: dict[str, Any]) -> str:
     lines = [f"accepted: {a['purl']}" for a in reply.get("accepted", [])]
     lines += [f"rejected #{r['index']}: {r['error']['message']}" for r in reply.get("rejected", [])]
     return "\n".join(lines)
+
+
+def show_health(reply: dict[str, Any]) -> str:
+    lines = [f"service: {reply['state']}"]
+    for part in reply["components"]:
+        latency = f"{part['latency_ms']:.1f} ms" if part["latency_ms"] is not None else "-"
+        line = f"  {part['name']:<12} {part['state']:<9} {latency:>10}"
+        if part["last_error"]:
+            line += f"  last error: {part['last_error']}"
+        lines.append(line)
+    return "\n".join(lines)

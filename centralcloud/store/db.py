@@ -208,6 +208,15 @@ class Database(Executor):
             async with self._acquire() as connection:
                 yield Executor(connection, query_timeout=self.query_timeout)
 
+    async def ping(self, *, timeout: float) -> None:
+        """Ask PostgreSQL for a trivial answer within `timeout` seconds (DatabaseError if not)."""
+        with deadlines.within(timeout):
+            await self.fetchval("ping")
+
+    def pool_figures(self) -> dict[str, int]:
+        """Connections open and idle in the pool."""
+        return {"pool_size": self.pool.get_size(), "pool_idle": self.pool.get_idle_size()}
+
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.pool.close()

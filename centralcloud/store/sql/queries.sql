@@ -523,3 +523,7 @@ CROSS JOIN LATERAL jsonb_array_elements(r -> 'events') AS e
 JOIN versions v ON v.package_id = p.id AND v.number = e ->> 'fixed' AND v.published_at IS NOT NULL
 WHERE p.ecosystem = ANY ($1::text[])
 GROUP BY p.id, a.id;
+
+-- name: ping --
+-- A trivial answer, for health checks.
+SELECT 1;

@@ -8,7 +8,7 @@ are gathered here so that callers write `messages.PackageReply` whichever file h
 
 from __future__ import annotations
 
-from centralcloud.wire.messages import advisories, common, packages, sync
+from centralcloud.wire.messages import advisories, common, health, packages, sync
 
 from centralcloud.wire.messages.common import (  # noqa: F401 - re-exported
     EcosystemName,
@@ -51,5 +51,11 @@ from centralcloud.wire.messages.sync import (  # noqa: F401 - re-exported
     SyncStatusRequest,
 )
 
-AREAS = (common, packages, advisories, sync)
+from centralcloud.wire.messages.health import (  # noqa: F401 - re-exported
+    ComponentHealth,
+    HealthReply,
+    HealthRequest,
+)
+
+AREAS = (common, packages, advisories, sync, health)
 """The modules whose field docstrings describe the schemas."""
