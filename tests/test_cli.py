@@ -101,6 +101,9 @@ async def test_serve_get_search_stop_restart(tmp_path: pathlib.Path) -> None:
             code, out, err = await cli("search", "web framework", env=env)
             assert code == 0, err
             assert "pypi/django" in out and "npm/express" in out
+            code, out, err = await cli("health", env=env)
+            assert code == 0, err
+            assert "postgresql" in out and "nats" in out and "npm" in out
             # Slower than the service's 4 s deadline: a 504 first, then the CLI asks again.
             code, out, err = await cli("get", "npm", "slow-package", env=env)
             assert code == 0, err

@@ -88,6 +88,35 @@ class DatabaseError(CentralCloudError):
     kind = "database"
 
 
+class DatabaseUnavailable(DatabaseError):
+    """PostgreSQL did not answer within the request's deadline (or no connection was free)."""
+
+    status = 503
+    kind = "database_unavailable"
+
+
+class TryAgain(CentralCloudError):
+    """A refusal answered at once, with `details.retry_after` (seconds) instead of a silent wait."""
+
+    def __init__(self, message: str, *, retry_after: float, **details: object) -> None:
+        super().__init__(message, retry_after=round(retry_after, 3), **details)
+        self.retry_after = retry_after
+
+
+class Overloaded(TryAgain):
+    """A bound was reached: requests in flight, or background fetches of a source."""
+
+    status = 503
+    kind = "overloaded"
+
+
+class RateLimited(TryAgain):
+    """A caller sent more than its share."""
+
+    status = 429
+    kind = "rate_limited"
+
+
 class ConfigError(CentralCloudError):
     """The configuration is incomplete or contradictory."""
 

@@ -5,11 +5,18 @@ use) see the service. nats-py delivers a subscription's messages one at a time; 
 endpoint here instead starts a task per message, bounded by a semaphore shared by the
 whole service, so a request waiting on PostgreSQL or a registry does not hold up the
 requests behind it. Stats are kept per request exactly as nats.micro keeps them.
+
+Bulkheads: an answer the read cache holds is sent before a slot is taken, so cached answers
+never wait behind requests stuck on PostgreSQL or a registry; when every slot is taken, a
+request is refused at once with a 503 `overloaded` and a retry hint rather than queued
+silently; and every request runs under a deadline (below the `nats` CLI's 5 s), which the
+store reads to bound its queries.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,13 +28,39 @@ from nats.micro import request as micro_request
 from nats.micro import service as micro
 
 from centralcloud import __version__
-from centralcloud.core import errors
+from centralcloud.core import deadlines, errors
 from centralcloud.wire import errors as wire_errors
 from centralcloud.wire import subjects
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[bytes], Awaitable[bytes]]
+CachedAnswer = Callable[[bytes], Awaitable[bytes | None]]
+"""Answers a request from memory without waiting on anything, or None when it cannot."""
+
+INBOX_PREFIX = "_INBOX_"
+"""Replies to `_INBOX_<user>.…` name the user: with the shipped NATS permissions each user may
+read only its own inbox, so a caller cannot pose as another and still get its answers."""
+CALLER_HEADER = "CentralCloud-Client"
+"""A header a client may set to name itself (its instance id) when its inbox does not."""
+
+_CALLER: contextvars.ContextVar[str] = contextvars.ContextVar("centralcloud_caller", default="anonymous")
+
+
+def caller() -> str:
+    """Who sent the request being handled (see `identify`)."""
+    return _CALLER.get()
+
+
+def identify(msg: Msg) -> str:
+    """The caller: the user its inbox prefix names, else its declared client id, else "anonymous"."""
+    reply = msg.reply or ""
+    if reply.startswith(INBOX_PREFIX):
+        return "user:" + reply[len(INBOX_PREFIX):].partition(".")[0]
+    declared = (msg.headers or {}).get(CALLER_HEADER, "").strip()
+    if declared:
+        return "client:" + declared[:128]
+    return "anonymous"
 
 # nats.micro has no public way to add an endpoint of our own class (`Service.add_endpoint`
 # and `Group.add_endpoint` always build a plain `Endpoint`, which handles one message at a
@@ -65,7 +98,17 @@ class Limits:
     max_request_bytes: int = 65536
     """Requests larger than this are refused with a 400."""
     max_concurrency: int = 64
-    """Requests handled at once by this process."""
+    """Requests handled at once by this process; one more is refused with a 503 at once."""
+    deadline: float = 4.5
+    """Seconds a request may take before it is answered with a 504 (below the `nats` CLI's 5 s)."""
+    retry_after: float = 1.0
+    """Seconds an overloaded process asks callers to wait before trying again."""
+    queue_wait: float = 1.0
+    """Seconds a request may wait for a free slot before it is refused with a 503."""
+    max_waiting: int = 1024
+    """Requests waiting for a slot at once; more are refused at once."""
+    waiting: int = 0
+    """Requests waiting for a slot now."""
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     """Requests in flight (kept so they are not garbage-collected and can be awaited on stop)."""
 
@@ -75,10 +118,11 @@ class ConcurrentEndpoint(micro.Endpoint):
 
     def __init__(
         self, service: micro.Service, config: micro.EndpointConfig, *, handler: Handler, limits: Limits,
-        semaphore: asyncio.Semaphore,
+        semaphore: asyncio.Semaphore, cached: CachedAnswer | None = None,
     ) -> None:
         super().__init__(service, config)
         self._bytes_handler = handler
+        self._cached = cached
         self._limits = limits
         self._semaphore = semaphore
 
@@ -88,15 +132,50 @@ class ConcurrentEndpoint(micro.Endpoint):
         )
 
     async def _dispatch(self, msg: Msg) -> None:
-        # Waiting here applies back-pressure: further messages stay in the subscription's queue.
-        await self._semaphore.acquire()
-        task = asyncio.create_task(self._handle(msg))
+        if self._cached is not None and len(msg.data) <= self._limits.max_request_bytes:
+            started = time.perf_counter_ns()
+            try:
+                hit = await self._cached(msg.data)
+            except Exception:  # the full path will answer, with the right error if any
+                hit = None
+            if hit is not None:
+                self._num_requests += 1
+                await self._reply(msg, reply=hit, failure=None)
+                self._account(started)
+                return
+        if self._limits.waiting >= self._limits.max_waiting:
+            await self._refuse(msg)
+            return
+        task = asyncio.create_task(self._queued(msg))
         self._limits.tasks.add(task)
-        task.add_done_callback(self._finished)
+        task.add_done_callback(self._limits.tasks.discard)
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._limits.tasks.discard(task)
-        self._semaphore.release()
+    async def _queued(self, msg: Msg) -> None:
+        """Wait a bounded time for a slot, then handle the request or refuse it."""
+        self._limits.waiting += 1
+        try:
+            async with asyncio.timeout(self._limits.queue_wait):
+                await self._semaphore.acquire()
+        except TimeoutError:
+            await self._refuse(msg)
+            return
+        finally:
+            self._limits.waiting -= 1
+        try:
+            await self._handle(msg)
+        finally:
+            self._semaphore.release()
+
+    async def _refuse(self, msg: Msg) -> None:
+        started = time.perf_counter_ns()
+        self._num_requests += 1
+        busy = errors.Overloaded(
+            f"this replica is handling {self._limits.max_concurrency} requests; try again shortly",
+            retry_after=self._limits.retry_after,
+        )
+        self._count_failure(busy)
+        await self._reply(msg, reply=None, failure=busy)
+        self._account(started)
 
     async def _handle(self, msg: Msg) -> None:
         started = time.perf_counter_ns()
@@ -107,7 +186,15 @@ class ConcurrentEndpoint(micro.Endpoint):
                 raise errors.PayloadTooLarge(
                     f"request is {len(msg.data)} bytes; at most {self._limits.max_request_bytes} are accepted"
                 )
-            reply = await self._bytes_handler(msg.data)
+            _CALLER.set(identify(msg))
+            with deadlines.within(self._limits.deadline):
+                try:
+                    async with asyncio.timeout(self._limits.deadline):
+                        reply = await self._bytes_handler(msg.data)
+                except TimeoutError:
+                    raise errors.DeadlineExceeded(
+                        f"the request took longer than its {self._limits.deadline:g}s deadline; try again shortly"
+                    ) from None
         except errors.CentralCloudError as err:
             failure = err
         except Exception as err:  # the last line of defence: never crash, never stay silent
@@ -115,30 +202,38 @@ class ConcurrentEndpoint(micro.Endpoint):
             failure = errors.CentralCloudError(f"internal error: {type(err).__name__}")
         if failure is not None:
             self._count_failure(failure)
-        if msg.reply:
-            request = micro_request.Request(msg)
-            try:
-                if failure is None:
-                    await request.respond(reply)
-                else:
-                    await request.respond_error(
-                        wire_errors.code(failure), wire_errors.description(failure), data=wire_errors.encode(failure)
-                    )
-            except Exception:  # the connection may be closing; nothing more to do for this request
-                logger.warning("could not send reply on %s", self._subject, exc_info=True, extra={"action": "reply"})
-        elapsed = time.perf_counter_ns() - started
-        self._processing_time += elapsed
+            reply = None
+        await self._reply(msg, reply=reply, failure=failure)
+        self._account(started)
+
+    async def _reply(self, msg: Msg, *, reply: bytes | None, failure: errors.CentralCloudError | None) -> None:
+        if not msg.reply:
+            return
+        request = micro_request.Request(msg)
+        try:
+            if failure is None:
+                await request.respond(reply or b"")
+            else:
+                await request.respond_error(
+                    wire_errors.code(failure), wire_errors.description(failure), data=wire_errors.encode(failure)
+                )
+        except Exception:  # the connection may be closing; nothing more to do for this request
+            logger.warning("could not send reply on %s", self._subject, exc_info=True, extra={"action": "reply"})
+
+    def _account(self, started: int) -> None:
+        self._processing_time += time.perf_counter_ns() - started
         self._average_processing_time = int(self._processing_time / self._num_requests)
 
     def _count_failure(self, err: errors.CentralCloudError) -> None:
         self._num_errors += 1
         self._last_error = f"{err.status}:{err.message}"
-        if err.status >= 500:
+        if err.status >= 500 and not isinstance(err, errors.Overloaded):  # refusals are counted, not logged one by one
             logger.warning("%s failed: %s", self._subject, err.message, extra={"action": "handle", "status": err.status})
 
 
 async def start(
-    client: Client, *, handlers: dict[subjects.Subject, Handler], limits: Limits, queue_group: str
+    client: Client, *, handlers: dict[subjects.Subject, Handler], limits: Limits, queue_group: str,
+    cached: dict[subjects.Subject, CachedAnswer] | None = None,
 ) -> micro.Service:
     """Start the service and an endpoint per subject on `client`."""
     service = micro.Service(
@@ -165,6 +260,7 @@ async def start(
             handler=handler,
             limits=limits,
             semaphore=semaphore,
+            cached=(cached or {}).get(subject),
         )
         for subject, handler in handlers.items()
     ]
@@ -181,6 +277,15 @@ async def start(
 
 async def _never_called(request: object) -> None:  # pragma: no cover - ConcurrentEndpoint bypasses it
     raise AssertionError("ConcurrentEndpoint handles requests itself")
+
+
+def stats(service: micro.Service) -> list[tuple[str, int, int, float]]:
+    """(subject, requests, errors, seconds spent) per endpoint, as $SRV.STATS counts them."""
+    return [
+        (e._subject, e._num_requests, e._num_errors, e._processing_time / 1e9)
+        for e in service._endpoints
+        if isinstance(e, ConcurrentEndpoint)
+    ]
 
 
 async def stop(service: micro.Service, limits: Limits, *, grace: float = 10.0) -> None:

@@ -10,8 +10,9 @@ import msgspec
 
 from centralcloud.answers import bundle
 from centralcloud.core import errors, names
-from centralcloud.edge import endpoint
+from centralcloud.edge import endpoint, rates
 from centralcloud.facts import catalog
+from centralcloud.facts import health as facts_health
 from centralcloud.jobs import progress
 from centralcloud.jobs import runner as sync
 from centralcloud.wire import messages, subjects
@@ -32,12 +33,17 @@ class Handlers:
     """One coroutine per subject: bytes in, bytes out, named after the subject (packages.get: packages_get)."""
 
     def __init__(
-        self, the_catalog: catalog.Catalog, job: sync.SyncJob | None = None, answers: bundle.Bundle | None = None
-    ) -> None:  # fmt: skip
+        self, the_catalog: catalog.Catalog, job: sync.SyncJob | None = None, answers: bundle.Bundle | None = None, *,
+        checks: facts_health.Health | None = None, request_rate: rates.Buckets | None = None,
+    ) -> None:
         self.catalog = the_catalog
         self.job = job
         # The handler table is also built without a catalog (to list it); answers need one.
         self.answers = answers or (bundle.build(the_catalog) if the_catalog is not None else None)
+        self.checks = checks
+        """What centralcloud.health reports."""
+        self.request_rate = request_rate or rates.Buckets(per_minute=6000, burst=5000)
+        """Packages each caller may ask packages.request to keep fresh (see endpoint.identify)."""
         self._encoder = msgspec.json.Encoder()
 
     async def packages_get(self, data: bytes) -> bytes:
@@ -48,13 +54,39 @@ class Handlers:
     async def packages_search(self, data: bytes) -> bytes:
         request = decode(data, subjects.PACKAGES_SEARCH.request)
         ecosystem = names.ecosystem(request.ecosystem) if request.ecosystem is not None else None
-        if not request.query.strip():
-            raise errors.BadRequest("query must contain words")
+        if not catalog.search_terms(request.query):
+            raise errors.BadRequest("query must contain words (letters or digits)", query=request.query)
         return await self.catalog.search(query=request.query, ecosystem=ecosystem, limit=request.limit)
 
     async def packages_request(self, data: bytes) -> bytes:
         request = decode(data, subjects.PACKAGES_REQUEST.request)
+        wait = self.request_rate.take(endpoint.caller(), len(request.packages))
+        if wait > 0:
+            raise errors.RateLimited(
+                f"{endpoint.caller()} asked for more packages than its rate allows; try again in {wait:.0f}s",
+                retry_after=wait,
+            )
         return self._encoder.encode(await self.catalog.request(request.packages))
+
+    async def health(self, data: bytes) -> bytes:
+        decode(data, subjects.HEALTH.request)
+        if self.checks is None:
+            raise errors.CentralCloudError("health checks are not set up in this process")
+        return self._encoder.encode(await self.checks.check())
+
+    # Answers from the read cache, tried before a request takes a slot (see endpoint.CachedAnswer).
+
+    async def cached_packages_get(self, data: bytes) -> bytes | None:
+        request = msgspec.json.decode(data, type=subjects.PACKAGES_GET.request)
+        ref = names.ref(ecosystem_name=request.ecosystem, name=request.name, purl=request.purl)
+        return await self.catalog.cached_get(ref, max_versions=request.max_versions)
+
+    async def cached_packages_search(self, data: bytes) -> bytes | None:
+        request = msgspec.json.decode(data, type=subjects.PACKAGES_SEARCH.request)
+        if not catalog.search_terms(request.query):
+            return None
+        ecosystem = names.ecosystem(request.ecosystem) if request.ecosystem is not None else None
+        return await self.catalog.cached_search(query=request.query, ecosystem=ecosystem, limit=request.limit)
 
     async def packages_advisories(self, data: bytes) -> bytes:
         request = decode(data, subjects.PACKAGES_ADVISORIES.request)
@@ -120,3 +152,11 @@ class Handlers:
     def table(self) -> dict[subjects.Subject, endpoint.Handler]:
         """Every subject of the table with the method named after it."""
         return {subject: getattr(self, subject.local.replace(".", "_")) for subject in subjects.REQUESTS}
+
+    def cached_table(self) -> dict[subjects.Subject, endpoint.CachedAnswer]:
+        """The subjects whose answers the read cache may hold, with `cached_<method>`."""
+        return {
+            subject: getattr(self, "cached_" + subject.local.replace(".", "_"))
+            for subject in subjects.REQUESTS
+            if hasattr(self, "cached_" + subject.local.replace(".", "_"))
+        }

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from centralcloud.core import errors, names
+from centralcloud.core import deadlines, errors, names
 from centralcloud.facts import advisories, advisory_checks, cache, name_index, repositories
 from centralcloud.sources import base, github, npm_audit, osv
 from centralcloud.store import advisories as store_advisories
@@ -43,6 +43,7 @@ class Catalog:
         npm_audit_source: npm_audit.NpmAuditSource | None = None,
         advisories_freshness: float = 48 * 3600,
         trust_imported_advisories: bool = False,
+        max_background_fetches: int = 32,
     ) -> None:
         self.database = database
         self.sources = sources
@@ -61,7 +62,10 @@ class Catalog:
         self.names: name_index.NameIndex | None = None
         """Package names in memory for typo tolerance where pg_trgm is missing; new packages join it."""
         self._inflight: dict[tuple[str, str], asyncio.Future[RefreshOutcome]] = {}
-        self._background: set[asyncio.Task[object]] = set()
+        self._background: set[asyncio.Future[Any]] = set()
+        self._fetching: dict[tuple[str, str], asyncio.Future[RefreshOutcome]] = {}
+        self.max_background_fetches = max_background_fetches
+        """On-demand fetches under way per source; a request needing one more gets a 503 at once."""
         self._encoder = msgspec.json.Encoder()
 
     def source(self, ecosystem: str) -> base.Source:
@@ -144,6 +148,10 @@ class Catalog:
             await self._fetch_on_demand(ref)
         return await self.checks.answer(ref, version=version, timeout=self.request_timeout)
 
+    async def cached_get(self, ref: names.PackageRef, *, max_versions: int) -> bytes | None:
+        """The encoded PackageReply if the read cache holds it; never waits on anything else."""
+        return await self.cache.get(f"{cache.package_prefix(ref.ecosystem, ref.name)}{max_versions}")
+
     async def get(self, ref: names.PackageRef, *, max_versions: int) -> bytes:
         """The encoded PackageReply for one package."""
         key = f"{cache.package_prefix(ref.ecosystem, ref.name)}{max_versions}"
@@ -168,16 +176,39 @@ class Catalog:
         await self.cache.set(key, encoded)
         return encoded
 
-    async def _fetch_on_demand(self, ref: names.PackageRef) -> None:
-        task = asyncio.ensure_future(self.refresh(ref, conditional=False))
+    def _start_fetch(self, ref: names.PackageRef) -> asyncio.Future[RefreshOutcome]:
+        """The fetch of `ref` under way, or a new one if its source has room for it."""
+        key = (ref.ecosystem, ref.name)
+        if key in self._fetching:
+            return self._fetching[key]
+        busy = sum(1 for ecosystem, _ in self._fetching if ecosystem == ref.ecosystem)
+        if busy >= self.max_background_fetches:
+            raise errors.Overloaded(
+                f"{busy} {ref.ecosystem} packages are being fetched already; try again shortly",
+                retry_after=1.0, source=ref.ecosystem,
+            )
+        # Detached from the request: the fetch outlives a request that gives up, and others share it.
+        task: asyncio.Future[RefreshOutcome] = asyncio.get_running_loop().create_task(
+            self.refresh(ref, conditional=False), context=deadlines.detached()
+        )
+        self._fetching[key] = task
         self._background.add(task)
         task.add_done_callback(self._settled)
+        task.add_done_callback(lambda _: self._fetching.pop(key, None))
+        return task
+
+    async def _fetch_on_demand(self, ref: names.PackageRef) -> None:
+        task = self._start_fetch(ref)
+        wait = self.request_timeout
+        left = deadlines.remaining()
+        if left is not None:
+            wait = min(wait, max(left - 0.1, 0.0))  # answer with a 504 before the request's own deadline
         try:
             # shield: a request that gives up must not cancel the fetch other requests share.
-            await asyncio.wait_for(asyncio.shield(task), self.request_timeout)
+            await asyncio.wait_for(asyncio.shield(task), wait)
         except TimeoutError:
             raise errors.DeadlineExceeded(
-                f"fetching {ref.ecosystem} package {ref.name!r} took longer than {self.request_timeout:g}s; "
+                f"fetching {ref.ecosystem} package {ref.name!r} took longer than {wait:g}s; "
                 "it continues in the background, try again shortly",
                 source=ref.ecosystem,
             ) from None
@@ -191,7 +222,7 @@ class Catalog:
             self._follow(self._repository_then_forget(ref, url))
 
     def _follow(self, work: Coroutine[Any, Any, object]) -> None:
-        task = asyncio.ensure_future(work)
+        task = asyncio.get_running_loop().create_task(work, context=deadlines.detached())
         self._background.add(task)
         task.add_done_callback(self._settled)
 
@@ -212,17 +243,27 @@ class Catalog:
         if self._background:
             await asyncio.wait(set(self._background), timeout=5)
 
+    def _search_reply(self, query: str, hits: bytes) -> bytes:
+        # Queries that differ only in case or punctuation share cached hits, so the reply is
+        # built per request: each caller sees its own query. msgspec writes Raw bytes as they are.
+        return self._encoder.encode(messages.SearchReply(query=query, hits=msgspec.Raw(hits)))  # type: ignore[arg-type]
+
+    async def cached_search(self, *, query: str, ecosystem: str | None, limit: int) -> bytes | None:
+        """The encoded SearchReply if the read cache holds its hits; never waits on anything else."""
+        hits = await self.cache.get(_search_key(query=query, ecosystem=ecosystem, limit=limit))
+        return None if hits is None else self._search_reply(query, hits)
+
     async def search(self, *, query: str, ecosystem: str | None, limit: int) -> bytes:
-        key = f"{cache.SEARCH}{ecosystem or '*'}:{limit}:{' '.join(search.query_terms(query))}"
+        key = _search_key(query=query, ecosystem=ecosystem, limit=limit)
         cached = await self.cache.get(key)
         if cached is not None:
-            return cached
+            return self._search_reply(query, cached)
         hits = await self.searcher.search(
             query=query, ecosystem=ecosystem, limit=limit, fuzzy=self.fuzzy_search, name_index=self.names
         )
-        encoded = self._encoder.encode(messages.SearchReply(query=query, hits=hits))
+        encoded = self._encoder.encode(hits)
         await self.cache.set(key, encoded)
-        return encoded
+        return self._search_reply(query, encoded)
 
     async def request(self, packages: list[messages.PackageName]) -> messages.RequestPackagesReply:
         accepted: list[messages.AcceptedPackage] = []
@@ -239,3 +280,12 @@ class Catalog:
                 accepted.append(messages.AcceptedPackage(ecosystem=ref.ecosystem, name=ref.name, purl=ref.purl))
         await store.record_requests(self.database, refs.values(), origin="request")
         return messages.RequestPackagesReply(accepted=accepted, rejected=rejected)
+
+
+def _search_key(*, query: str, ecosystem: str | None, limit: int) -> str:
+    return f"{cache.SEARCH}{ecosystem or '*'}:{limit}:{' '.join(search_terms(query))}"
+
+
+def search_terms(query: str) -> list[str]:
+    """The words a search looks for (what its cache key is made of)."""
+    return search.query_terms(query)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from centralcloud.core import errors, names
 from centralcloud.jobs import progress as run_progress
@@ -15,12 +16,16 @@ logger = logging.getLogger(__name__)
 NAME = "syncing"
 _VALIDATOR_CHUNK = 5000
 _TOUCH_BATCH = 500
+_TOUCH_INTERVAL = 1.0
+"""Seconds at most between writes of unchanged packages, so a killed run loses at most that much."""
 
 
 async def run(job: run_progress.Run) -> None:
     """The asked-for packages; otherwise everything in use, a dependency level at a time."""
     if job.packages:
-        await sync(job, job.packages)
+        # A resumed run does not fetch again what it stored (or found unchanged) before it stopped.
+        done = await runs.synced_since(job.database, [(r.ecosystem, r.name) for r in job.packages], job.started_at)
+        await sync(job, [ref for ref in job.packages if (ref.ecosystem, ref.name) not in done])
         return
     seen: set[tuple[str, str]] = set()
     for _ in range(job.options.depth + 1):
@@ -29,6 +34,8 @@ async def run(job: run_progress.Run) -> None:
             depth=job.options.depth,
             synced_before=job.started_at,
             requested_since=job.clock() - job.options.retention,
+            not_found_since=job.clock() - job.options.not_found_for,
+            max_unknown=job.options.max_unknown,
         )
         fresh = [names.PackageRef(eco, name) for eco, name in due if (eco, name) not in seen]
         if not fresh:
@@ -48,9 +55,11 @@ async def sync(job: run_progress.Run, refs: list[names.PackageRef]) -> None:
         chunk = refs[start : start + _VALIDATOR_CHUNK]
         known.update(await store.validators_many(job.database, [(r.ecosystem, r.name) for r in chunk]))
     unchanged: list[tuple[str, str]] = []
+    flushed = [time.monotonic()]
 
     async def flush() -> None:
         batch, unchanged[:] = list(unchanged), []
+        flushed[0] = time.monotonic()
         await store.touch(job.database, batch)
 
     async def one(ref: names.PackageRef) -> None:
@@ -61,6 +70,8 @@ async def sync(job: run_progress.Run, refs: list[names.PackageRef]) -> None:
                     ref, conditional=True, validators=known.get((ref.ecosystem, ref.name), (None, None)), touch=False,
                 )
             except errors.CentralCloudError as err:
+                if isinstance(err, errors.NotFound):
+                    await store.remember_not_found(job.database, [ref])
                 await job.failed(ref, source=str(err.details.get("source", ref.ecosystem)), reason=err.message)
                 return
             except Exception as err:  # isolation: one package never fails the run
@@ -70,7 +81,7 @@ async def sync(job: run_progress.Run, refs: list[names.PackageRef]) -> None:
         progress.counts[ref.ecosystem].add(outcome)
         if outcome == "unchanged":
             unchanged.append((ref.ecosystem, ref.name))
-            if len(unchanged) >= _TOUCH_BATCH:
+            if len(unchanged) >= _TOUCH_BATCH or time.monotonic() - flushed[0] >= _TOUCH_INTERVAL:
                 await flush()
         progress.succeeded.append(ref)
 

@@ -85,6 +85,10 @@ class Options:
     """Seconds between progress writes while a run proceeds."""
     max_consecutive_failures: int = 3
     """A side source (GitHub) failing this many times in a row is left alone until the next run."""
+    not_found_for: dt.timedelta = dt.timedelta(days=7)
+    """A requested name the registry reported as not found is not asked about again for this long."""
+    max_unknown: int = 1000
+    """Requested names never stored (perhaps made up) fetched per run at most, most requested first."""
 
 
 @dataclasses.dataclass

@@ -24,13 +24,13 @@ from centralcloud import __version__
 from centralcloud.answers import bundle
 from centralcloud.answers import service as answers_service
 from centralcloud.core import clock, ecosystems, errors
-from centralcloud.edge import endpoint, handlers
-from centralcloud.facts import cache, catalog, name_index
+from centralcloud.edge import endpoint, handlers, rates
+from centralcloud.facts import cache, catalog, health, name_index
 from centralcloud.jobs import downloads
 from centralcloud.jobs import runner as sync
 from centralcloud.jobs import schedule
-from centralcloud.runtime import config, embedded_nats, embedded_postgres
-from centralcloud.sources import base, github, http, npm_audit, npm_downloads, osv, osv_export, pypistats
+from centralcloud.runtime import config, embedded_nats, embedded_postgres, observe
+from centralcloud.sources import base, github, guard, http, npm_audit, npm_downloads, osv, osv_export, pypistats
 from centralcloud.store import advisories as store_advisories
 from centralcloud.store import db, migrations, search
 from centralcloud.wire import subjects
@@ -41,7 +41,11 @@ logger = logging.getLogger(__name__)
 def http_policy(settings: config.Settings) -> http.HttpPolicy:
     agent = f"centralcloud/{__version__} (+package knowledge service"
     agent += f"; {settings.contact})" if settings.contact else ")"
-    return http.HttpPolicy(timeout=settings.http_timeout, user_agent=agent)
+    bounds = guard.GuardPolicy(
+        max_connections=settings.source_connections, threshold=settings.source_failures_before_rest,
+        cooldown=settings.source_rest_seconds,
+    )
+    return http.HttpPolicy(timeout=settings.http_timeout, user_agent=agent, guard=bounds)
 
 
 def build_sources(settings: config.Settings, session: aiohttp.ClientSession) -> dict[str, base.Source]:
@@ -117,10 +121,12 @@ async def run(
         if applied:
             logger.info("migrations applied: %s", applied, extra={"action": "migrate"})
 
-        client = await connect_nats(nats_url)
+        events = ConnectionEvents()
+        client = await connect_nats(nats_url, events=events)
         stack.push_async_callback(_close_nats, client)
 
-        session = aiohttp.ClientSession()
+        # No shared cap: each source bounds its own connections (a hanging one holds only its own).
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         stack.push_async_callback(session.close)
         sources = build_sources(settings, session)
 
@@ -137,6 +143,7 @@ async def run(
             ),
             advisories_freshness=settings.advisories_freshness_hours * 3600,
             trust_imported_advisories=settings.advisories_from_imports,
+            max_background_fetches=settings.background_fetches_per_source,
         )
         stack.push_async_callback(the_catalog.close)
         the_catalog.fuzzy_search = await search.enable_fuzzy_search(database)
@@ -149,7 +156,8 @@ async def run(
             database=database,
             the_catalog=the_catalog,
             options=sync.Options(
-                depth=settings.dependency_depth, retention=datetime.timedelta(days=settings.retention_days)
+                depth=settings.dependency_depth, retention=datetime.timedelta(days=settings.retention_days),
+                not_found_for=datetime.timedelta(days=settings.not_found_days), max_unknown=settings.sync_max_unknown,
             ),
             publish=client.publish,
             download_sources=build_download_sources(settings, session),
@@ -171,12 +179,26 @@ async def run(
             min_plugins=settings.framework_min_plugins,
         )
         stack.push_async_callback(the_answers.close)
-        limits = endpoint.Limits(max_request_bytes=settings.max_request_bytes, max_concurrency=settings.max_concurrency)
+        checks = health.Health(
+            database=database, sources=watched_sources(the_catalog), nats=events,
+        )
+        limits = endpoint.Limits(
+            max_request_bytes=settings.max_request_bytes, max_concurrency=settings.max_concurrency,
+            deadline=settings.request_deadline, queue_wait=settings.queue_wait,
+        )
+        table = handlers.Handlers(
+            the_catalog, job, the_answers, checks=checks,
+            request_rate=rates.Buckets(per_minute=settings.request_rate_per_minute, burst=settings.request_burst),
+        )
         the_service = await endpoint.start(
-            client, handlers=handlers.Handlers(the_catalog, job, the_answers).table(), limits=limits,
-            queue_group=settings.queue_group,
+            client, handlers=table.table(), cached=table.cached_table(), limits=limits, queue_group=settings.queue_group
         )
         stack.push_async_callback(endpoint.stop, the_service, limits)
+        if settings.health_http:
+            runner = await observe.serve(
+                settings.health_http, checks=checks, endpoint_stats=lambda: endpoint.stats(the_service)
+            )
+            stack.push_async_callback(runner.cleanup)
         logger.info(
             "centralcloud %s serving on %s (sources: %s)", __version__, nats_url, ", ".join(sorted(sources)) or "none",
             extra={"action": "serve"},
@@ -202,15 +224,56 @@ async def _cancel(task: asyncio.Task[Any]) -> None:
         await task
 
 
-async def connect_nats(url: str) -> nats.aio.client.Client:
-    async def on_error(err: Exception) -> None:
+def watched_sources(the_catalog: catalog.Catalog) -> dict[str, http.HttpSource]:
+    """Every source health reports on: the registries, then GitHub and the advisory sources."""
+    found: dict[str, http.HttpSource] = dict(the_catalog.sources)
+    for side in (the_catalog.repositories.github, the_catalog.checks.osv, the_catalog.checks.npm_audit):
+        if side is not None:
+            found.setdefault(side.name, side)
+    return found
+
+
+class ConnectionEvents:
+    """Logs each loss and each return of the NATS connection once, however often nats-py
+    reports it; also what health reports about NATS (a `health.NatsProbe`)."""
+
+    def __init__(self) -> None:
+        self.client: nats.aio.client.Client | None = None
+        self.up = True
+        self.last_error: str | None = None
+
+    def connected(self) -> bool:
+        return self.client is not None and self.client.is_connected
+
+    async def round_trip(self, timeout: float) -> None:
+        assert self.client is not None
+        await self.client.flush(timeout=timeout)
+
+    async def disconnected(self) -> None:
+        if self.up:
+            self.up = False
+            self.last_error = "disconnected"
+            logger.warning("NATS connection lost; reconnecting", extra={"action": "nats_disconnect"})
+
+    async def reconnected(self) -> None:
+        if not self.up:
+            self.up = True
+            logger.info("NATS connection back", extra={"action": "nats_reconnect"})
+
+    async def error(self, err: Exception) -> None:
+        self.last_error = f"{type(err).__name__}: {err}"
         logger.warning("NATS: %s", err, extra={"action": "nats"})
 
+
+async def connect_nats(url: str, *, events: ConnectionEvents | None = None) -> nats.aio.client.Client:
+    events = events or ConnectionEvents()
     try:
-        return await nats.connect(
-            url, name="centralcloud", error_cb=on_error, max_reconnect_attempts=-1, connect_timeout=5,
+        events.client = await nats.connect(
+            url, name="centralcloud", error_cb=events.error, disconnected_cb=events.disconnected,
+            reconnected_cb=events.reconnected, max_reconnect_attempts=-1, connect_timeout=5,
             allow_reconnect=True,
         )
+        return events.client
     except Exception as err:
         raise errors.ConfigError(
             f"cannot connect to NATS at {url}: {err}; start a nats-server there or set CENTRALCLOUD_NATS_URL"
@@ -234,7 +297,7 @@ async def open_database(settings: config.Settings, stack: contextlib.AsyncExitSt
         database_url = await postgres.start()
         logger.info("embedded PostgreSQL ready in %s", settings.data_dir / "postgres", extra={"action": "start"})
     assert database_url is not None
-    database = await db.Database.connect(database_url)
+    database = await db.Database.connect(database_url, query_timeout=settings.database_timeout)
     stack.push_async_callback(database.close)
     return database
 

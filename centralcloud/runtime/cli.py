@@ -95,8 +95,11 @@ def parser() -> argparse.ArgumentParser:
     sync.add_argument("--run", type=int, help="with status: one run by id")
     sync.add_argument("--json", action="store_true", help="print replies as JSON")
 
+    health = commands.add_parser("health", help="PostgreSQL, NATS and each source: up, degraded or down")
+    health.add_argument("--json", action="store_true", help="print the reply as JSON")
+
     answer_commands = cli_answers.add_commands(commands)
-    for sub in (get, search, request, advisories, sync, *answer_commands):
+    for sub in (get, search, request, advisories, sync, health, *answer_commands):
         sub.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
     return top
 
@@ -253,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "request":
             payload = {"packages": [package_payload(item, None) for item in args.packages]}
             return answer(settings, args, subjects.PACKAGES_REQUEST, payload, render=display.show_request)
+        if args.command == "health":
+            reply = asyncio.run(ask(settings, subjects.HEALTH, {}, timeout=args.timeout))
+            print(json.dumps(reply, indent=2) if args.json else display.show_health(reply))
+            return 0 if reply["state"] != "down" else 1
     except RemoteError as err:
         if getattr(args, "json", False):
             print(json.dumps(err.body, indent=2))

@@ -114,6 +114,32 @@ class Settings(pydantic.BaseModel):
     framework_min_plugins: int = pydantic.Field(default=3, ge=1)
     """Stored plugins a package needs for `frameworks.detect` to call it a framework."""
     # ---- end answers ----
+    # --- safety (issue 11): deadlines, bulkheads, limits, health ---
+    request_deadline: float = pydantic.Field(default=4.5, gt=0)
+    """Seconds any request may take before it is answered with a 504; below the `nats` CLI's 5 s."""
+    database_timeout: float = pydantic.Field(default=2.0, gt=0)
+    """Seconds a request waits for PostgreSQL (a free connection plus the query) before a 503 database_unavailable."""
+    queue_wait: float = pydantic.Field(default=1.0, ge=0)
+    """Seconds a request waits for one of the max_concurrency slots before a 503 overloaded."""
+    source_connections: int = pydantic.Field(default=16, gt=0)
+    """HTTP requests in flight to one source at once."""
+    source_failures_before_rest: int = pydantic.Field(default=3, gt=0)
+    """Failed attempts in a row (timeouts, refused connections, 5xx) after which a source rests."""
+    source_rest_seconds: float = pydantic.Field(default=30.0, gt=0)
+    """Seconds a source rests: its requests fail at once with a retry hint, then one trial goes."""
+    background_fetches_per_source: int = pydantic.Field(default=32, gt=0)
+    """On-demand fetches under way per source; a request needing one more gets a 503 overloaded."""
+    request_rate_per_minute: float = pydantic.Field(default=6000.0, gt=0)
+    """Packages one caller may send to packages.request per minute (after a burst), else a 429."""
+    request_burst: int = pydantic.Field(default=5000, gt=0)
+    """Packages one caller may send to packages.request at once before its rate applies."""
+    not_found_days: float = pydantic.Field(default=7.0, ge=0)
+    """Days the sync skips a requested name its registry reported as not found."""
+    sync_max_unknown: int = pydantic.Field(default=1000, ge=0)
+    """Requested names never stored that one sync run asks registries about, most requested first."""
+    health_http: str | None = None
+    """host:port for an HTTP server with /healthz and /metrics (Prometheus text); unset means none."""
+    # --- end safety ---
 
     log_level: str = "INFO"
     """Python logging level."""

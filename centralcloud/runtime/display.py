@@ -134,3 +134,14 @@ def _advisories(reply: dict[str, Any]) -> str | None:
         return "unknown: no advisory source has answered recently"
     undetermined = reply.get("advisories_undetermined")
     return f"{reply['advisories_latest']} affect the latest version" + (f", {undetermined} undetermined" if undetermined else "")
+
+
+def show_health(reply: dict[str, Any]) -> str:
+    lines = [f"service: {reply['state']}"]
+    for part in reply["components"]:
+        latency = f"{part['latency_ms']:.1f} ms" if part["latency_ms"] is not None else "-"
+        line = f"  {part['name']:<12} {part['state']:<9} {latency:>10}"
+        if part["last_error"]:
+            line += f"  last error: {part['last_error']}"
+        lines.append(line)
+    return "\n".join(lines)

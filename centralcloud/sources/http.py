@@ -12,6 +12,7 @@ import datetime as dt
 import email.utils
 import logging
 import random
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ import yarl
 
 import centralcloud
 from centralcloud.core import clock, errors
+from centralcloud.sources import guard
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ class HttpPolicy:
     """Largest response body accepted; npm packuments of busy packages run to tens of MB."""
     user_agent: str = f"centralcloud/{centralcloud.__version__} (+package knowledge service)"
     """User-Agent header sent with every request."""
+    guard: guard.GuardPolicy = guard.GuardPolicy()
+    """This source's connection bound and circuit breaker."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -89,6 +93,8 @@ class HttpSource:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.policy = policy
+        self.guard = guard.Guard(policy=policy.guard)
+        """This source's own connection bound and circuit breaker."""
 
     def url(self, path_or_url: str) -> str:
         """An absolute URL for `path_or_url`, which must already be percent-encoded."""
@@ -141,30 +147,52 @@ class HttpSource:
             raise errors.SourceUnavailable(f"{self.name} is configured with an unusable URL", source=self.name)
         sent = {"User-Agent": self.policy.user_agent, "Accept": "application/json", **headers}
         attempts = max(1, self.policy.max_attempts)
+        breaker = self.guard.breaker
         for attempt in range(1, attempts + 1):
             try:
-                return await self._attempt(method, target, headers=sent, data=data)
+                breaker.check()
+            except guard.Resting as rest:
+                raise errors.SourceUnavailable(
+                    f"{self.name} is resting after repeated failures ({breaker.last_error});"
+                    f" try again in {rest.retry_after:.0f}s",
+                    source=self.name, retry_after=round(rest.retry_after, 1),
+                ) from None
+            started = time.monotonic()
+            try:
+                async with self.guard.connections:
+                    response = await self._attempt(method, target, headers=sent, data=data)
             except _Retryable as failure:
+                if failure.status != 429:  # a rate limit is an answer, not a sick source
+                    breaker.failed(failure.reason)
                 last = failure
-                if attempt == attempts:
-                    break
-                delay = failure.retry_after if failure.retry_after is not None else self._backoff(attempt)
-                log.warning(
-                    "%s %s failed (%s); retrying in %.2fs",
-                    method,
-                    _redact(url),
-                    failure.reason,
-                    delay,
-                    extra={
-                        "action": "source.retry",
-                        "ecosystem": self.ecosystem,
-                        "source": self.name,
-                        "attempt": attempt,
-                        "status": failure.status,
-                        "delay": delay,
-                    },
-                )
-                await asyncio.sleep(delay)
+            except errors.SourceUnavailable as failure:
+                breaker.failed(failure.message)
+                raise
+            except errors.CentralCloudError:
+                breaker.succeeded(time.monotonic() - started)  # it answered, if not what we hoped
+                raise
+            else:
+                breaker.succeeded(time.monotonic() - started)
+                return response
+            if attempt == attempts:
+                break
+            delay = last.retry_after if last.retry_after is not None else self._backoff(attempt)
+            log.warning(
+                "%s %s failed (%s); retrying in %.2fs",
+                method,
+                _redact(url),
+                last.reason,
+                delay,
+                extra={
+                    "action": "source.retry",
+                    "ecosystem": self.ecosystem,
+                    "source": self.name,
+                    "attempt": attempt,
+                    "status": last.status,
+                    "delay": delay,
+                },
+            )
+            await asyncio.sleep(delay)
         raise errors.SourceUnavailable(
             f"{self.name} did not answer {method} {_redact(url)} after {attempts} attempts: {last.reason}",
             source=self.name,

@@ -3,6 +3,11 @@
 Queries live in `centralcloud/store/sql/queries.sql`, each under a `-- name: NAME --` header followed by a
 one-line description; code refers to them by name only. Driver and network errors are
 translated here into `errors.DatabaseError`, so nothing above sees an asyncpg exception.
+
+Inside a request (see `core.deadlines`) every query and every wait for a pooled connection
+is bounded by the request's remaining time and by `query_timeout`; running out of either is
+`errors.DatabaseUnavailable` (a 503), so a stalled PostgreSQL costs a request a quick error,
+never a hang. Work outside a request (the sync) keeps the pool's long command timeout.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
+import asyncio
+
 import asyncpg
 
-from centralcloud.core import errors
+from centralcloud.core import deadlines, errors
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +58,26 @@ def queries() -> dict[str, str]:
 
 
 def _translate(err: BaseException) -> errors.DatabaseError:
+    if isinstance(err, TimeoutError):
+        return errors.DatabaseUnavailable("PostgreSQL did not answer in time; try again shortly", retry_after=1.0)
     return errors.DatabaseError(f"database error: {type(err).__name__}: {err}")
+
+
+# Connections whose query was cut short are released in the background: asyncpg waits for
+# the server to confirm the cancellation, which a stalled server never does.
+_RELEASE_GRACE = 5.0
+_releasing: set[asyncio.Task[None]] = set()
+
+
+def _release_later(pool: asyncpg.Pool, connection: asyncpg.Connection) -> None:
+    task = asyncio.create_task(_release_quietly(pool, connection))
+    _releasing.add(task)
+    task.add_done_callback(_releasing.discard)
+
+
+async def _release_quietly(pool: asyncpg.Pool, connection: asyncpg.Connection) -> None:
+    with contextlib.suppress(Exception):
+        await pool.release(connection, timeout=_RELEASE_GRACE)
 
 
 @contextlib.contextmanager
@@ -72,8 +98,38 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
 class Executor:
     """Runs named queries on one connection or on the pool."""
 
-    def __init__(self, target: asyncpg.Pool | asyncpg.Connection) -> None:
+    def __init__(self, target: asyncpg.Pool | asyncpg.Connection, *, query_timeout: float = 2.0) -> None:
         self._target = target
+        self.query_timeout = query_timeout
+        """Longest a query (with its wait for a connection) may take inside a request."""
+
+    def budget(self) -> float | None:
+        """Seconds the next query may take: None outside a request (the pool's own timeout applies)."""
+        left = deadlines.remaining()
+        if left is None:
+            return None
+        if left <= 0:
+            raise errors.DatabaseUnavailable("the request's deadline passed before PostgreSQL was asked")
+        return min(left, self.query_timeout)
+
+    async def _run(self, method: str, name: str, *args: Any) -> Any:
+        sql = self.sql(name)
+        with _translated():
+            limit = self.budget()
+            if limit is None:
+                return await getattr(self._target, method)(sql, *args)
+            if not isinstance(self._target, asyncpg.Pool):
+                return await getattr(self._target, method)(sql, *args, timeout=limit)
+            # Pool.fetch & co. would wait for a free connection without a bound.
+            async with asyncio.timeout(limit):
+                connection = await self._target.acquire()
+            try:
+                result = await getattr(connection, method)(sql, *args, timeout=limit)
+            except BaseException:
+                _release_later(self._target, connection)
+                raise
+            await self._target.release(connection)
+            return result
 
     @staticmethod
     def sql(name: str) -> str:
@@ -83,24 +139,19 @@ class Executor:
             raise errors.ConfigError(f"no query named {name!r} in queries.sql") from None
 
     async def fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
-        with _translated():
-            return await self._target.fetch(self.sql(name), *args)
+        return await self._run("fetch", name, *args)
 
     async def fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
-        with _translated():
-            return await self._target.fetchrow(self.sql(name), *args)
+        return await self._run("fetchrow", name, *args)
 
     async def fetchval(self, name: str, *args: Any) -> Any:
-        with _translated():
-            return await self._target.fetchval(self.sql(name), *args)
+        return await self._run("fetchval", name, *args)
 
     async def execute(self, name: str, *args: Any) -> str:
-        with _translated():
-            return await self._target.execute(self.sql(name), *args)
+        return await self._run("execute", name, *args)
 
     async def executemany(self, name: str, rows: Iterable[Sequence[Any]]) -> None:
-        with _translated():
-            await self._target.executemany(self.sql(name), rows)
+        await self._run("executemany", name, rows)
 
     async def execute_script(self, script: str) -> None:
         """Run raw SQL text (migrations only)."""
@@ -111,33 +162,60 @@ class Executor:
 class Database(Executor):
     """A connection pool plus named queries."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        super().__init__(pool)
+    def __init__(self, pool: asyncpg.Pool, *, query_timeout: float = 2.0) -> None:
+        super().__init__(pool, query_timeout=query_timeout)
         self.pool = pool
 
     @classmethod
-    async def connect(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> Database:
+    async def connect(
+        cls, dsn: str, *, min_size: int = 1, max_size: int = 10, query_timeout: float = 2.0
+    ) -> Database:
         try:
             pool = await asyncpg.create_pool(
                 dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as err:
             raise errors.DatabaseError(f"cannot connect to PostgreSQL: {err}") from err
-        return cls(pool)
+        return cls(pool, query_timeout=query_timeout)
+
+    @contextlib.asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        limit = self.budget()
+        if limit is None:
+            async with self.pool.acquire() as connection:
+                yield connection
+            return
+        async with asyncio.timeout(limit):
+            connection = await self.pool.acquire()
+        try:
+            yield connection
+        except BaseException:
+            _release_later(self.pool, connection)
+            raise
+        await self.pool.release(connection)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
         """A connection in a transaction; commits on success, rolls back on any exception."""
         with _translated():
-            async with self.pool.acquire() as connection, connection.transaction():
-                yield Executor(connection)
+            async with self._acquire() as connection, connection.transaction():
+                yield Executor(connection, query_timeout=self.query_timeout)
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[Executor]:
         """A dedicated connection without a transaction (for session-level advisory locks)."""
         with _translated():
-            async with self.pool.acquire() as connection:
-                yield Executor(connection)
+            async with self._acquire() as connection:
+                yield Executor(connection, query_timeout=self.query_timeout)
+
+    async def ping(self, *, timeout: float) -> None:
+        """Ask PostgreSQL for a trivial answer within `timeout` seconds (DatabaseError if not)."""
+        with deadlines.within(timeout):
+            await self.fetchval("ping")
+
+    def pool_figures(self) -> dict[str, int]:
+        """Connections open and idle in the pool."""
+        return {"pool_size": self.pool.get_size(), "pool_idle": self.pool.get_idle_size()}
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -222,3 +222,10 @@ async def record_requests(database: db.Database, refs: Iterable[names.PackageRef
         await database.execute(
             "record_requests", [r.ecosystem for r in refs], [r.name for r in refs], origin
         )
+
+
+async def remember_not_found(database: db.Executor, refs: Iterable[names.PackageRef]) -> None:
+    """The registry does not know these requested names: the sync skips them for a while."""
+    refs = list(refs)
+    if refs:
+        await database.execute("remember_not_found", [r.ecosystem for r in refs], [r.name for r in refs])

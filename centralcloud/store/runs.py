@@ -46,10 +46,12 @@ async def interrupt_others(database: db.Executor, run_id: int) -> None:
 
 
 async def due_packages(
-    database: db.Executor, *, depth: int, synced_before: dt.datetime, requested_since: dt.datetime
+    database: db.Executor, *, depth: int, synced_before: dt.datetime, requested_since: dt.datetime,
+    not_found_since: dt.datetime, max_unknown: int,
 ) -> list[tuple[str, str]]:
-    """Packages in use that were not synced since `synced_before`, shallowest first."""
-    rows = await database.fetch("sync_due", depth, synced_before, requested_since)
+    """Packages in use that were not synced since `synced_before`, shallowest first; names found
+    missing since `not_found_since` are left out, and at most `max_unknown` requested names never stored."""
+    rows = await database.fetch("sync_due", depth, synced_before, requested_since, not_found_since, max_unknown)
     return [(row["ecosystem"], row["name"]) for row in rows]
 
 
@@ -87,3 +89,11 @@ async def newest(database: db.Executor, *, limit: int) -> list[Any]:
 
 async def failures(database: db.Executor, run_id: int, *, limit: int) -> list[Any]:
     return await database.fetch("list_sync_failures", run_id, limit)
+
+
+async def synced_since(database: db.Executor, refs: list[tuple[str, str]], since: dt.datetime) -> set[tuple[str, str]]:
+    """Which of `refs` were stored or checked at or after `since` (what a resumed run already did)."""
+    rows = await database.fetch(
+        "packages_synced_since", [e for e, _ in refs], [n for _, n in refs], since
+    )
+    return {(row["ecosystem"], row["name"]) for row in rows}

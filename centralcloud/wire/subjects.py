@@ -126,8 +126,18 @@ ANSWERS: tuple[Subject, ...] = (
 )
 # ---- end answers ----
 
+# --- safety (issue 11) ---
+HEALTH = Subject(
+    name=f"{PREFIX}.health",
+    request=messages.HealthRequest,
+    reply=messages.HealthReply,
+    description="PostgreSQL, NATS and each source: up, down or degraded, with latency and the last error",
+)
+# --- end safety ---
+
 REQUESTS: tuple[Subject, ...] = (
     PACKAGES_GET, PACKAGES_SEARCH, PACKAGES_REQUEST, PACKAGES_ADVISORIES, SYNC_RUN, SYNC_STATUS, *ANSWERS,
+    HEALTH,
 )
 """Every request-reply subject the service answers."""
 

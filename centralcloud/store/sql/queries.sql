@@ -154,12 +154,14 @@ FROM versions WHERE package_id = $1
 ORDER BY published_at DESC NULLS LAST, number DESC;
 
 -- name: record_requests --
--- Note many requested packages at once ($1 ecosystems, $2 names, $3 origin).
+-- Note many requested packages at once ($1 ecosystems, $2 names, $3 origin); an on-demand
+-- fetch just found the package, so a remembered "not found" is dropped.
 INSERT INTO package_requests AS r (ecosystem, name, origin)
 SELECT t.ecosystem, t.name, $3 FROM unnest($1::text[], $2::text[]) AS t (ecosystem, name)
 ON CONFLICT (ecosystem, name) DO UPDATE SET
     request_count = r.request_count + 1,
-    last_requested_at = now();
+    last_requested_at = now(),
+    not_found_at = CASE WHEN $3 = 'on_demand' THEN NULL ELSE r.not_found_at END;
 
 -- name: find_advisory --
 -- The stored advisory whose id or alias is one of the given ids, canonical one first, with the
@@ -283,12 +285,42 @@ SELECT pg_advisory_unlock($1);
 
 -- name: sync_due --
 -- Packages in use (requested since $3, reported, or runtime dependencies of those down to depth
--- $1) that were not synced since $2, shallowest first.
-SELECT u.ecosystem, u.name, u.depth
-FROM used_packages($3, $1) u
-LEFT JOIN packages p ON p.ecosystem = u.ecosystem AND p.name = u.name
-WHERE p.synced_at IS NULL OR p.synced_at < $2
-ORDER BY u.depth, u.ecosystem, u.name;
+-- $1) that were not synced since $2, shallowest first; names the registry reported as not found
+-- since $4 are skipped, and of requested names never stored, only the $5 most requested come.
+WITH due AS (
+    SELECT u.ecosystem, u.name, u.depth,
+           (p.id IS NULL AND u.depth = 0 AND r.ecosystem IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM instance_dependencies i
+                            WHERE i.ecosystem = u.ecosystem AND i.name = u.name)) AS unknown,
+           r.request_count, r.last_requested_at
+    FROM used_packages($3, $1) u
+    LEFT JOIN packages p ON p.ecosystem = u.ecosystem AND p.name = u.name
+    LEFT JOIN package_requests r ON r.ecosystem = u.ecosystem AND r.name = u.name
+    WHERE (p.synced_at IS NULL OR p.synced_at < $2)
+      AND (r.not_found_at IS NULL OR r.not_found_at < $4)
+), ranked AS (
+    SELECT due.*, row_number() OVER (
+        PARTITION BY due.unknown ORDER BY due.request_count DESC NULLS LAST, due.last_requested_at DESC NULLS LAST,
+                                          due.ecosystem, due.name) AS place
+    FROM due
+)
+SELECT ranked.ecosystem, ranked.name, ranked.depth
+FROM ranked
+WHERE NOT ranked.unknown OR ranked.place <= $5
+ORDER BY ranked.depth, ranked.ecosystem, ranked.name;
+
+-- name: remember_not_found --
+-- The registry does not know these requested names ($1 ecosystems, $2 names); the sync skips
+-- them for a while. A name fetched successfully later is forgotten by record_requests.
+UPDATE package_requests r SET not_found_at = now()
+FROM unnest($1::text[], $2::text[]) AS t (ecosystem, name)
+WHERE r.ecosystem = t.ecosystem AND r.name = t.name;
+
+-- name: packages_synced_since --
+-- Which of these packages were stored or checked at or after $3 ($1 ecosystems, $2 names).
+SELECT p.ecosystem, p.name FROM packages p
+JOIN unnest($1::text[], $2::text[]) AS t (ecosystem, name) ON p.ecosystem = t.ecosystem AND p.name = t.name
+WHERE p.synced_at >= $3;
 
 -- name: create_sync_run --
 -- Start a run record; returns id and started_at ($1 trigger, $2 scheduled_for, $3 requested packages).
@@ -748,3 +780,7 @@ LEFT JOIN package_downloads dl ON dl.package_id = p.id;
 -- name: search_all_names --
 -- Every stored package's ecosystem and name, for the in-memory name index.
 SELECT ecosystem, name FROM packages;
+
+-- name: ping --
+-- A trivial answer, for health checks.
+SELECT 1;

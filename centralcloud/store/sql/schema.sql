@@ -226,6 +226,7 @@ CREATE TABLE package_requests (
     request_count       bigint NOT NULL DEFAULT 1,
     first_requested_at  timestamptz NOT NULL DEFAULT now(),
     last_requested_at   timestamptz NOT NULL DEFAULT now(),
+    not_found_at        timestamptz,
     PRIMARY KEY (ecosystem, name)
 );
 

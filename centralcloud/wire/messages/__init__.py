@@ -8,7 +8,7 @@ are gathered here so that callers write `messages.PackageReply` whichever file h
 
 from __future__ import annotations
 
-from centralcloud.wire.messages import advisories, answers, common, packages, sync
+from centralcloud.wire.messages import advisories, answers, common, health, packages, sync
 
 from centralcloud.wire.messages.common import (  # noqa: F401 - re-exported
     EcosystemName,
@@ -83,5 +83,11 @@ from centralcloud.wire.messages.answers import (  # noqa: F401 - re-exported
     UpgradeInfo,
 )
 
-AREAS = (common, packages, advisories, sync, answers)
+from centralcloud.wire.messages.health import (  # noqa: F401 - re-exported
+    ComponentHealth,
+    HealthReply,
+    HealthRequest,
+)
+
+AREAS = (common, packages, advisories, sync, answers, health)
 """The modules whose field docstrings describe the schemas."""

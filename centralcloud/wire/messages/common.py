@@ -19,11 +19,11 @@ class ErrorBody(msgspec.Struct, kw_only=True):
     """What went wrong."""
 
     code: str
-    """Stable machine-readable kind: bad_request, invalid_name, unknown_ecosystem, payload_too_large, invalid_version, invalid_requirement, report_rejected (400); not_found, no_candidate (404); source_unavailable, bad_response (503); deadline_exceeded (504); database, config, internal (500)."""
+    """Stable machine-readable kind: bad_request, invalid_name, unknown_ecosystem, payload_too_large, invalid_version, invalid_requirement, report_rejected (400); not_found, no_candidate (404); rate_limited (429); source_unavailable, bad_response, database_unavailable, overloaded (503); deadline_exceeded (504); database, config, internal (500). With 429 and 503, details.retry_after (seconds) says when to try again where known."""
     message: str
     """Human-readable explanation."""
     status: int
-    """The same status as the Nats-Service-Error-Code header (400, 404, 500, 503, 504)."""
+    """The same status as the Nats-Service-Error-Code header (400, 404, 429, 500, 503, 504)."""
     details: dict[str, Any] = {}
     """Extra context such as the source that failed or the offending field."""
 

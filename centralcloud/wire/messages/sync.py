@@ -13,8 +13,8 @@ from centralcloud.wire.messages import common
 class SyncRunRequest(common.Request):
     """centralcloud.sync.run: start a sync now."""
 
-    packages: Annotated[list[common.PackageName], msgspec.Meta(max_length=10000)] | None = None
-    """Sync just these packages; without it, every package that is due."""
+    packages: Annotated[list[common.PackageName], msgspec.Meta(min_length=1, max_length=10000)] | None = None
+    """Sync just these packages (at least one); without it, every package that is due."""
 
 
 class SyncRunReply(msgspec.Struct, kw_only=True):
@@ -31,8 +31,8 @@ class SyncRunReply(msgspec.Struct, kw_only=True):
 class SyncStatusRequest(common.Request):
     """centralcloud.sync.status: the current or last runs."""
 
-    run: int | None = None
-    """One run by id; without it, the newest runs."""
+    run: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
+    """One run by id (a positive 64-bit integer); without it, the newest runs."""
     limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
     """How many runs without an id."""
 
