@@ -21,7 +21,7 @@ import msgspec
 
 from centralcloud.answers import provider as providers
 from centralcloud.answers import ranking
-from centralcloud.core import clock, errors, model, names
+from centralcloud.core import clock, deadlines, errors, model, names
 from centralcloud.facts import advisories, cache
 from centralcloud.sources import base
 from centralcloud.store import answers as store_answers
@@ -153,7 +153,7 @@ class Needs:
 
     def _store_later(self, found: list[model.Found]) -> None:
         if found:
-            task = asyncio.ensure_future(self._store(found))
+            task = asyncio.get_running_loop().create_task(self._store(found), context=deadlines.detached())
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 

@@ -24,7 +24,7 @@ from centralcloud.answers.resolve import cargo as cargo_resolve
 from centralcloud.answers.resolve import hex as hex_resolve
 from centralcloud.answers.resolve import npm as npm_resolve
 from centralcloud.answers.resolve import pypi as pypi_resolve
-from centralcloud.core import clock, errors, model, names
+from centralcloud.core import clock, deadlines, errors, model, names
 from centralcloud.facts import advisories, cache
 from centralcloud.patterns import metrics
 from centralcloud.sources import base
@@ -75,7 +75,10 @@ class Answers:
 
     async def facts(self, ref: names.PackageRef) -> model.PackageFacts:
         """The stored package, fetched first when not stored; a 504 past the deadline (the fetch goes on)."""
-        task = asyncio.ensure_future(self.provider(ref.ecosystem).package(ref.name))
+        # The fetch goes on past this request's deadline, so it runs without it.
+        task = asyncio.get_running_loop().create_task(
+            self.provider(ref.ecosystem).package(ref.name), context=deadlines.detached()
+        )
         try:
             return await asyncio.wait_for(asyncio.shield(task), self.options.deadline)
         except TimeoutError:

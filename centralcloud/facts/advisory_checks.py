@@ -19,7 +19,7 @@ import dataclasses
 import datetime as dt
 import time
 
-from centralcloud.core import clock, errors, names
+from centralcloud.core import clock, deadlines, errors, names
 from centralcloud.facts import advisories, cache
 from centralcloud.sources import npm_audit, osv
 from centralcloud.store import advisories as store_advisories
@@ -79,7 +79,8 @@ class AdvisoryChecks:
         key = (ref.ecosystem, ref.name)
         running = self._inflight.get(key)
         if running is None:
-            running = asyncio.ensure_future(self._refresh(ref))
+            # Shared by every caller: bounded by none of their deadlines.
+            running = asyncio.get_running_loop().create_task(self._refresh(ref), context=deadlines.detached())
             self._inflight[key] = running
             running.add_done_callback(lambda _: self._inflight.pop(key, None))
         return await asyncio.shield(running)

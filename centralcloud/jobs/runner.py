@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from centralcloud.core import clock, ecosystems, errors, names
+from centralcloud.core import clock, deadlines, ecosystems, errors, names
 from centralcloud.facts import catalog
 from centralcloud.jobs import advisories, cleanup, downloads, packages, progress, repositories, schedule, scores
 from centralcloud.store import db, runs
@@ -118,7 +118,8 @@ class SyncJob:
         self._run_id = run_id
         state.run_id = run_id
         job = self._context(state, started_at=started_at, packages=packages)
-        self._task = asyncio.create_task(self._execute(job, stack))
+        # A run outlives the request that started it: no request deadline applies to it.
+        self._task = asyncio.get_running_loop().create_task(self._execute(job, stack), context=deadlines.detached())
         return run_id, True
 
     async def wait(self) -> None:
