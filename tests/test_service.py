@@ -76,7 +76,9 @@ async def test_discoverable_through_the_service_protocol(running: Running) -> No
     info = json.loads(reply.data)
     assert info["name"] == "centralcloud"
     assert info["description"]
-    assert {e["subject"] for e in info["endpoints"]} == {GET, SEARCH, REQUEST, ADVISORIES, "centralcloud.sync.run", "centralcloud.sync.status"}
+    assert {e["subject"] for e in info["endpoints"]} == {GET, SEARCH, REQUEST, ADVISORIES, "centralcloud.sync.run", "centralcloud.sync.status",
+        "centralcloud.patterns.usage", "centralcloud.patterns.pairs", "centralcloud.patterns.popular", "centralcloud.patterns.instance",
+    }
     assert all(e["metadata"] is not None and e["queue_group"] == "test" for e in info["endpoints"])
     ping = json.loads((await running.client.request("$SRV.PING", b"", timeout=5)).data)
     assert ping["name"] == "centralcloud" and ping["version"]

@@ -10,7 +10,7 @@ import msgspec
 
 from centralcloud.core import errors, names
 from centralcloud.edge import endpoint
-from centralcloud.facts import catalog
+from centralcloud.facts import catalog, knowledge
 from centralcloud.jobs import progress
 from centralcloud.jobs import runner as sync
 from centralcloud.wire import messages, subjects
@@ -30,9 +30,12 @@ def decode(data: bytes, kind: type[msgspec.Struct]) -> msgspec.Struct:
 class Handlers:
     """One coroutine per subject: bytes in, bytes out, named after the subject (packages.get: packages_get)."""
 
-    def __init__(self, the_catalog: catalog.Catalog, job: sync.SyncJob | None = None) -> None:
+    def __init__(
+        self, the_catalog: catalog.Catalog, job: sync.SyncJob | None = None, the_knowledge: knowledge.Knowledge | None = None
+    ) -> None:
         self.catalog = the_catalog
         self.job = job
+        self.knowledge = the_knowledge
         self._encoder = msgspec.json.Encoder()
 
     async def packages_get(self, data: bytes) -> bytes:
@@ -89,6 +92,32 @@ class Handlers:
             for run in runs
         ])
         return self._encoder.encode(reply)
+
+    # Pattern knowledge (issue 8) ----------------------------------------------------------------
+
+    def _patterns(self) -> knowledge.Knowledge:
+        if self.knowledge is None:
+            raise errors.CentralCloudError("pattern knowledge is not running in this process")
+        return self.knowledge
+
+    async def patterns_usage(self, data: bytes) -> bytes:
+        request = decode(data, subjects.PATTERNS_USAGE.request)
+        the_package = knowledge.package(ecosystem_name=request.ecosystem, name=request.name, purl=request.purl)
+        return await self._patterns().usage(the_package)
+
+    async def patterns_pairs(self, data: bytes) -> bytes:
+        request = decode(data, subjects.PATTERNS_PAIRS.request)
+        the_package = knowledge.package(ecosystem_name=request.ecosystem, name=request.name, purl=request.purl)
+        return await self._patterns().pairs(the_package, limit=request.limit)
+
+    async def patterns_popular(self, data: bytes) -> bytes:
+        request = decode(data, subjects.PATTERNS_POPULAR.request)
+        ecosystem = request.ecosystem.lower() if request.ecosystem is not None else None
+        return await self._patterns().popular(kind=request.kind, ecosystem=ecosystem, limit=request.limit)
+
+    async def patterns_instance(self, data: bytes) -> bytes:
+        request = decode(data, subjects.PATTERNS_INSTANCE.request)
+        return self._encoder.encode(await self._patterns().instance(request.instance, limit=request.limit))
 
     def table(self) -> dict[subjects.Subject, endpoint.Handler]:
         """Every subject of the table with the method named after it."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 from aiocache import SimpleMemoryCache
 
 SEARCH = "search:"
+PATTERNS = "patterns:"
+"""Group of the pattern answers (usage, pairs, popular), dropped whole when aggregates move."""
 
 
 def package_prefix(ecosystem: str, name: str) -> str:
@@ -62,6 +64,11 @@ class ReadCache:
         for group in (package_prefix(ecosystem, name), SEARCH):
             for key in self._groups.pop(group, ()):
                 await self.backend.delete(key)
+
+    async def invalidate_group(self, group: str) -> None:
+        """Drop every key written under `group` (a prefix ending in ':' with no other ':')."""
+        for key in self._groups.pop(group, ()):
+            await self.backend.delete(key)
 
     async def clear(self) -> None:
         self._groups.clear()

@@ -21,8 +21,8 @@ import nats
 
 from centralcloud import __version__
 from centralcloud.core import clock, errors
-from centralcloud.edge import endpoint, handlers
-from centralcloud.facts import cache, catalog
+from centralcloud.edge import endpoint, handlers, streams
+from centralcloud.facts import alerts, backfill, cache, catalog, knowledge
 from centralcloud.jobs import runner as sync
 from centralcloud.jobs import schedule
 from centralcloud.runtime import config, embedded_nats, embedded_postgres
@@ -147,6 +147,7 @@ async def run(
         if not the_catalog.fuzzy_search:
             logger.info("pg_trgm is not available: search matches words and prefixes, not typos", extra={"action": "start"})
 
+        the_knowledge, the_alerts = await start_patterns(settings, client, the_catalog, stack, stop)
         job = sync.SyncJob(
             database=database,
             the_catalog=the_catalog,
@@ -154,6 +155,8 @@ async def run(
                 depth=settings.dependency_depth, retention=datetime.timedelta(days=settings.retention_days)
             ),
             publish=client.publish,
+            knowledge=the_knowledge,
+            alerts=the_alerts,
         )
         stack.push_async_callback(job.close)
         invalidations = await client.subscribe(subjects.CACHE_INVALIDATE.name, cb=_invalidator(the_catalog))
@@ -164,7 +167,7 @@ async def run(
 
         limits = endpoint.Limits(max_request_bytes=settings.max_request_bytes, max_concurrency=settings.max_concurrency)
         the_service = await endpoint.start(
-            client, handlers=handlers.Handlers(the_catalog, job).table(), limits=limits, queue_group=settings.queue_group
+            client, handlers=handlers.Handlers(the_catalog, job, the_knowledge).table(), limits=limits, queue_group=settings.queue_group
         )
         stack.push_async_callback(endpoint.stop, the_service, limits)
         logger.info(
@@ -175,6 +178,41 @@ async def run(
             ready.set()
         await stop.wait()
         logger.info("shutting down", extra={"action": "stop"})
+
+
+def stream_settings(settings: config.Settings) -> streams.Settings:
+    return streams.Settings(
+        replicas=settings.reports_replicas, max_age=settings.reports_max_age_days * 86400,
+        max_bytes=settings.reports_max_bytes, duplicate_window=settings.reports_duplicate_window,
+        alerts_max_age=settings.alerts_max_age_days * 86400, ack_wait=settings.reports_ack_wait,
+        max_attempts=settings.reports_max_attempts,
+    )
+
+
+async def start_patterns(
+    settings: config.Settings, client: nats.aio.client.Client, the_catalog: catalog.Catalog,
+    stack: contextlib.AsyncExitStack, stop: asyncio.Event,
+) -> tuple[knowledge.Knowledge, alerts.Alerts]:
+    """The report streams, the shared report consumer and what follows a report (issue 8)."""
+    js = client.jetstream()
+    options = stream_settings(settings)
+    await streams.ensure_streams(js, options)
+    fetcher = backfill.Backfill(the_catalog=the_catalog, rate=settings.pattern_fetch_rate)
+    the_alerts = alerts.Alerts(database=the_catalog.database, checks=the_catalog.checks, publish=streams.AlertPublisher(js))
+    stack.push_async_callback(the_alerts.close)
+    the_knowledge = knowledge.Knowledge(
+        database=the_catalog.database, read_cache=the_catalog.cache,
+        settings=knowledge.Settings(min_instances=settings.pattern_min_instances),
+        fetch_unknown=fetcher.add, on_stored=the_alerts.for_project,
+    )
+    stack.push_async_callback(the_knowledge.close)
+    consumer = streams.ReportConsumer(js=js, the_knowledge=the_knowledge, settings=options)
+    for work in (
+        consumer.run(stop), fetcher.run(stop),
+        the_knowledge.recompute_when_dirty(interval=settings.pattern_recompute_seconds, stop=stop),
+    ):
+        stack.push_async_callback(_cancel, asyncio.create_task(work))
+    return the_knowledge, the_alerts
 
 
 def _invalidator(the_catalog: catalog.Catalog) -> Callable[[Any], Awaitable[None]]:

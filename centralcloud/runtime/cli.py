@@ -14,7 +14,7 @@ from nats.micro import request as micro_request
 
 from centralcloud import __version__
 from centralcloud.core import errors
-from centralcloud.runtime import app, config, display
+from centralcloud.runtime import app, config, display, instance_cli
 from centralcloud.wire import subjects
 
 DESCRIPTION = "CentralCloud: package knowledge over NATS."
@@ -95,7 +95,9 @@ def parser() -> argparse.ArgumentParser:
     sync.add_argument("--run", type=int, help="with status: one run by id")
     sync.add_argument("--json", action="store_true", help="print replies as JSON")
 
-    for sub in (get, search, request, advisories, sync):
+    asking = instance_cli.add_commands(commands)  # report, patterns, alerts (issue 8)
+
+    for sub in (get, search, request, advisories, sync, *asking):
         sub.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
     return top
 
@@ -249,6 +251,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "request":
             payload = {"packages": [package_payload(item, None) for item in args.packages]}
             return answer(settings, args, subjects.PACKAGES_REQUEST, payload, render=display.show_request)
+        if args.command == "patterns":
+            subject, payload = instance_cli.patterns_payload(args)
+            return answer(settings, args, subject, payload, render=lambda reply: instance_cli.show(args.question, reply))
+        if args.command == "report":
+            instance = instance_cli.default_instance(args.instance)
+            ack = asyncio.run(instance_cli.publish_report(settings, path=args.file, instance=instance, project=args.project))
+            print(json.dumps(ack) if args.json else (
+                f"report {'already stored' if ack['duplicate'] else 'stored'} in {ack['stream']} as message {ack['seq']}"
+            ))
+            return 0
+        if args.command == "alerts":
+            instance = instance_cli.default_instance(args.instance)
+            return asyncio.run(instance_cli.read_alerts(settings, instance=instance, follow=args.follow, as_json=args.json))
     except RemoteError as err:
         if getattr(args, "json", False):
             print(json.dumps(err.body, indent=2))

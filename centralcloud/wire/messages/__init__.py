@@ -8,7 +8,7 @@ are gathered here so that callers write `messages.PackageReply` whichever file h
 
 from __future__ import annotations
 
-from centralcloud.wire.messages import advisories, common, packages, sync
+from centralcloud.wire.messages import advisories, common, packages, patterns, sync
 
 from centralcloud.wire.messages.common import (  # noqa: F401 - re-exported
     EcosystemName,
@@ -51,5 +51,28 @@ from centralcloud.wire.messages.sync import (  # noqa: F401 - re-exported
     SyncStatusRequest,
 )
 
-AREAS = (common, packages, advisories, sync)
+from centralcloud.wire.messages.patterns import (  # noqa: F401 - re-exported
+    Alert,
+    AlertAdvisory,
+    AssociatedPackage,
+    EntryReject,
+    InstanceProject,
+    InstanceReply,
+    InstanceRequest,
+    PairInfo,
+    PairsReply,
+    PairsRequest,
+    PopularPackage,
+    PopularPair,
+    PopularPattern,
+    PopularReply,
+    PopularRequest,
+    RejectedReport,
+    Trend,
+    UsageReply,
+    UsageRequest,
+    VersionUsage,
+)
+
+AREAS = (common, packages, advisories, sync, patterns)
 """The modules whose field docstrings describe the schemas."""
