@@ -7,7 +7,6 @@ the digest of the set, so an unchanged re-report moves only "last seen".
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
@@ -83,8 +82,8 @@ async def save(
         return "stored", project_id
 
 
-def _rejects(report: reports.Report) -> str:
-    return json.dumps([{"index": r.index, "reason": r.reason, "detail": r.detail, "excerpt": r.excerpt} for r in report.rejects])
+def _rejects(report: reports.Report) -> list[dict[str, Any]]:
+    return [{"index": r.index, "reason": r.reason, "detail": r.detail, "excerpt": r.excerpt} for r in report.rejects]
 
 
 async def reject(
