@@ -239,3 +239,84 @@ async def test_below_the_threshold_nothing_is_shown(database: Any, database_url:
             assert [p["project"] for p in mine["projects"]] == ["p9"]
         finally:
             await client.close()
+
+
+async def seed_vulnerable(database: Any) -> None:
+    pool = database.pool
+    package = await pool.fetchval(
+        "INSERT INTO packages (ecosystem, name, display_name, latest_version, synced_at, advisories_synced_at) "
+        "VALUES ('npm', 'vulnlib', 'vulnlib', '1.2.0', now(), now()) RETURNING id"
+    )
+    await pool.execute(
+        "INSERT INTO versions (package_id, number, yanked) VALUES ($1, '1.0.0', false), ($1, '1.1.0', true), ($1, '1.2.0', false)",
+        package,
+    )
+    await add_advisory(database, "GHSA-test-0001", fixed="1.0.5")
+
+
+async def add_advisory(database: Any, advisory_id: str, *, fixed: str) -> None:
+    pool = database.pool
+    await pool.execute(
+        "INSERT INTO advisories (id, summary, severity, published_at, sources) VALUES ($1, 'bad thing', 'HIGH', now(), '{osv}')",
+        advisory_id,
+    )
+    await pool.execute("INSERT INTO advisory_aliases (advisory_id, alias) VALUES ($1, $2)", advisory_id, "CVE-" + advisory_id[-4:])
+    await pool.execute(
+        "INSERT INTO advisory_affected (advisory_id, ecosystem, name, ranges) VALUES ($1, 'npm', 'vulnlib', $2)",
+        advisory_id, [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": fixed}]}],
+    )
+    await pool.execute("UPDATE packages SET advisories_synced_at = now() WHERE name = 'vulnlib'")
+
+
+async def alerts_in_stream(client: Any, instance: str) -> list[dict[str, Any]]:
+    js = client.jetstream()
+    subscription = await js.subscribe(f"centralcloud.alerts.{instance}", stream=streams.ALERTS_STREAM, ordered_consumer=True)
+    found = []
+    try:
+        while True:
+            try:
+                msg = await subscription.next_msg(timeout=1)
+            except (TimeoutError, nats.errors.TimeoutError):
+                return found
+            found.append(json.loads(msg.data))
+    finally:
+        await subscription.unsubscribe()
+
+
+async def test_alerts_arrive_once_at_ingest_and_after_a_sync_and_never_twice_across_restarts(
+    database: Any, database_url: str, nats_url: str
+) -> None:
+    await seed_vulnerable(database)
+    client = await nats.connect(nats_url)
+    try:
+        async with service(database_url, nats_url):
+            await publish(client, "dev-1", native("api", ["pkg:npm/vulnlib@1.0.0", "pkg:npm/other@1.0.0"]))
+            await publish(client, "dev-2", native("web", ["pkg:npm/vulnlib@1.1.0"]))
+            await eventually(lambda: database.pool.fetchval("SELECT count(*) = 2 FROM sent_alerts"))
+            [alert] = await alerts_in_stream(client, "dev-1")
+            assert (alert["project"], alert["purl"], alert["kind"]) == ("api", "pkg:npm/vulnlib@1.0.0", "advisory")
+            assert alert["advisory"]["id"] == "GHSA-test-0001" and alert["advisory"]["aliases"] == ["CVE-0001"]
+            assert alert["advisory"]["first_fixed"] == "1.0.5" and alert["advisory"]["severity"] == "HIGH"
+            [yanked] = await alerts_in_stream(client, "dev-2")  # 1.1.0 is past the fix but yanked
+            assert (yanked["kind"], yanked["purl"]) == ("yanked", "pkg:npm/vulnlib@1.1.0")
+        await add_advisory(database, "GHSA-test-0002", fixed="1.2.0")
+        async with service(database_url, nats_url):
+            reply = await ask(client, "centralcloud.sync.run", {})
+            await eventually(lambda: database.pool.fetchval("SELECT count(*) = 4 FROM sent_alerts"))
+            while (await ask(client, "centralcloud.sync.status", {"run": reply["run"]}))["runs"][0]["state"] == "running":
+                await asyncio.sleep(0.2)
+            # A replica that crashed between publishing and recording: the stream drops the re-send.
+            await database.pool.execute("DELETE FROM sent_alerts WHERE key = 'GHSA-test-0002' AND instance_id = 'dev-1'")
+            await ask(client, "centralcloud.sync.run", {})
+            await eventually(lambda: database.pool.fetchval("SELECT count(*) = 4 FROM sent_alerts"))
+        async with service(database_url, nats_url):
+            await publish(client, "dev-1", native("api", ["pkg:npm/vulnlib@1.0.0", "pkg:npm/more@2.0.0"]))
+            await eventually(lambda: database.pool.fetchval("SELECT dependencies = 2 AND stream_seq > 2 FROM reported_projects WHERE project = 'api'"))
+            await asyncio.sleep(1)
+        first = await alerts_in_stream(client, "dev-1")
+        assert sorted(a["advisory"]["id"] for a in first) == ["GHSA-test-0001", "GHSA-test-0002"]
+        second = await alerts_in_stream(client, "dev-2")
+        assert sorted((a["kind"], (a["advisory"] or {}).get("id")) for a in second) == [
+            ("advisory", "GHSA-test-0002"), ("yanked", None)]
+    finally:
+        await client.close()
