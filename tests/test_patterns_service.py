@@ -320,3 +320,65 @@ async def test_alerts_arrive_once_at_ingest_and_after_a_sync_and_never_twice_acr
             ("advisory", "GHSA-test-0002"), ("yanked", None)]
     finally:
         await client.close()
+
+
+FORMATS = {
+    "native": ({"project": "billing-api", "dependencies": [
+        {"purl": "pkg:npm/express@4.21.2"}, {"purl": "pkg:npm/accepts@1.3.8", "direct": False},
+        {"purl": "pkg:pypi/pytest@8.3.4", "kind": "dev"}]}, None),
+    "cyclonedx": ({"bomFormat": "CycloneDX", "specVersion": "1.6",
+                   "metadata": {"component": {"bom-ref": "billing-api", "name": "billing-api"}},
+                   "components": [
+                       {"bom-ref": "express", "name": "express", "purl": "pkg:npm/express@4.21.2"},
+                       {"bom-ref": "accepts", "name": "accepts", "purl": "pkg:npm/accepts@1.3.8"},
+                       {"bom-ref": "pytest", "name": "pytest", "purl": "pkg:pypi/pytest@8.3.4", "scope": "excluded"}],
+                   "dependencies": [{"ref": "billing-api", "dependsOn": ["express", "pytest"]},
+                                    {"ref": "express", "dependsOn": ["accepts"]}]}, None),
+    "spdx": ({"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "billing-api-sbom",
+              "documentDescribes": ["SPDXRef-app"],
+              "packages": [
+                  {"SPDXID": "SPDXRef-app", "name": "billing-api"},
+                  {"SPDXID": "SPDXRef-express", "name": "express", "externalRefs": [
+                      {"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": "pkg:npm/express@4.21.2"}]},
+                  {"SPDXID": "SPDXRef-accepts", "name": "accepts", "externalRefs": [
+                      {"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": "pkg:npm/accepts@1.3.8"}]},
+                  {"SPDXID": "SPDXRef-pytest", "name": "pytest", "externalRefs": [
+                      {"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": "pkg:pypi/pytest@8.3.4"}]}],
+              "relationships": [
+                  {"spdxElementId": "SPDXRef-app", "relationshipType": "DEPENDS_ON", "relatedSpdxElement": "SPDXRef-express"},
+                  {"spdxElementId": "SPDXRef-express", "relationshipType": "DEPENDS_ON", "relatedSpdxElement": "SPDXRef-accepts"},
+                  {"spdxElementId": "SPDXRef-pytest", "relationshipType": "DEV_DEPENDENCY_OF", "relatedSpdxElement": "SPDXRef-app"}]}, None),
+    "github": ({"version": 0, "sha": "ce58", "ref": "refs/heads/main", "job": {"correlator": "build", "id": "1"},
+                "detector": {"name": "d", "version": "1", "url": "https://example.invalid"}, "scanned": "2025-01-15T10:00:00Z",
+                "manifests": {"package-lock.json": {"resolved": {
+                    "express": {"package_url": "pkg:npm/express@4.21.2", "relationship": "direct", "scope": "runtime"},
+                    "accepts": {"package_url": "pkg:npm/accepts@1.3.8", "relationship": "indirect"}}},
+                    "requirements.txt": {"resolved": {
+                        "pytest": {"package_url": "pkg:pypi/pytest@8.3.4", "relationship": "direct", "scope": "development"}}}}},
+               "billing-api"),
+}
+
+
+async def test_all_four_formats_store_the_same_dependency_set(database: Any, database_url: str, nats_url: str) -> None:
+    async with service(database_url, nats_url):
+        client = await nats.connect(nats_url)
+        try:
+            for name, (document, project) in FORMATS.items():
+                await publish(client, name, json.dumps(document).encode(), project=project)
+            await eventually(lambda: database.pool.fetchval("SELECT count(*) = 4 FROM reported_projects"))
+            rows = await database.pool.fetch(
+                "SELECT rp.instance_id, rp.project, rp.format, k.ecosystem, k.name, d.version, d.kind, d.direct "
+                "FROM reported_dependencies d JOIN reported_projects rp ON rp.id = d.project_id "
+                "JOIN reported_packages k ON k.id = d.package_id ORDER BY k.ecosystem, k.name"
+            )
+            sets: dict[str, list[tuple[Any, ...]]] = {}
+            for row in rows:
+                assert (row["project"], row["format"]) == ("billing-api", row["instance_id"])
+                sets.setdefault(row["instance_id"], []).append((row["ecosystem"], row["name"], row["version"], row["kind"], row["direct"]))
+            assert sets["native"] == [
+                ("npm", "accepts", "1.3.8", "runtime", False), ("npm", "express", "4.21.2", "runtime", True),
+                ("pypi", "pytest", "8.3.4", "dev", True),
+            ]
+            assert sets["native"] == sets["cyclonedx"] == sets["spdx"] == sets["github"]
+        finally:
+            await client.close()
