@@ -382,3 +382,22 @@ async def test_all_four_formats_store_the_same_dependency_set(database: Any, dat
             assert sets["native"] == sets["cyclonedx"] == sets["spdx"] == sets["github"]
         finally:
             await client.close()
+
+
+async def test_aggregates_follow_reports_over_several_recomputes(database: Any, database_url: str, nats_url: str) -> None:
+    async with service(database_url, nats_url, pattern_min_instances=1):
+        client = await nats.connect(nats_url)
+        try:
+            for step, names in enumerate((["react", "vite"], ["react", "vite", "express"], ["react", "express"])):
+                await publish(client, "dev-1", native("web", [f"pkg:npm/{n}@1.0.0" for n in names]))
+
+                async def settled() -> Any:
+                    reply = await ask(client, "centralcloud.patterns.pairs", {"purl": "pkg:npm/react"})
+                    return reply if len(reply["pairs"]) == len(names) - 1 else None
+
+                reply = await eventually(settled)
+                assert sorted(p["purl"] for p in reply["pairs"]) == sorted(f"pkg:npm/{n}" for n in names[1:]), step
+            usage = await ask(client, "centralcloud.patterns.usage", {"purl": "pkg:npm/vite"})
+            assert usage["instances"] == 0 and usage["trend"] == {"added_30d": 1, "dropped_30d": 1}
+        finally:
+            await client.close()

@@ -55,6 +55,7 @@ async def recompute(database: db.Database, *, min_instances: int) -> int | None:
     async with database.transaction() as tx:
         if not await tx.fetchval("try_patterns_lock", PATTERNS_LOCK):
             return None
+        await tx.execute("clear_pattern_aggregates")
         await tx.execute("recompute_package_usage")
         transactions = await tx.fetchval("recompute_transactions")
         await tx.execute("recompute_package_pairs", min_instances)

@@ -681,9 +681,12 @@ SELECT pg_try_advisory_xact_lock($1);
 -- Transactions and time of the last recompute.
 SELECT transactions, computed_at FROM pattern_state;
 
+-- name: clear_pattern_aggregates --
+-- Empty the recomputed tables (inside the recompute's transaction; readers see the old rows until it commits).
+DELETE FROM package_pairs; DELETE FROM learned_patterns; DELETE FROM package_usage;
+
 -- name: recompute_package_usage --
--- Replace the direct-usage counts per reported package (run inside the recompute's transaction).
-WITH gone AS (DELETE FROM package_usage)
+-- Fill the direct-usage counts per reported package.
 INSERT INTO package_usage (package_id, projects, instances, direct_projects, direct_instances)
 SELECT d.package_id, count(DISTINCT d.project_id), count(DISTINCT rp.instance_id),
        count(DISTINCT d.project_id) FILTER (WHERE d.direct),
@@ -700,10 +703,9 @@ ON CONFLICT (id) DO UPDATE SET transactions = EXCLUDED.transactions, computed_at
 RETURNING transactions;
 
 -- name: recompute_package_pairs --
--- Replace the co-usage pairs over direct dependencies, keeping those shared by at least $1
+-- Fill the co-usage pairs over direct dependencies, keeping those shared by at least $1
 -- instances; NPMI orders them (docs/patterns.md). Needs package_usage and pattern_state fresh.
-WITH gone AS (DELETE FROM package_pairs),
-items AS (
+WITH items AS (
     SELECT DISTINCT d.project_id, d.package_id, rp.instance_id
     FROM reported_dependencies d
     JOIN reported_projects rp ON rp.id = d.project_id
@@ -728,10 +730,9 @@ JOIN package_usage ub ON ub.package_id = p.b
 CROSS JOIN pattern_state s;
 
 -- name: recompute_learned_patterns --
--- Replace the learned patterns with their counts and the $2 packages most associated with each
+-- Fill the learned patterns with their counts and the $2 packages most associated with each
 -- by lift, among those sharing the pattern in at least $1 instances ($1 minimum instances, $2 per pattern).
-WITH gone AS (DELETE FROM learned_patterns),
-counts AS (
+WITH counts AS (
     SELECT r.kind, r.name, count(*) AS projects, count(DISTINCT rp.instance_id) AS instances,
            min(rp.first_reported_at) AS first_seen_at, max(rp.last_reported_at) AS last_seen_at
     FROM reported_patterns r JOIN reported_projects rp ON rp.id = r.project_id
