@@ -204,10 +204,22 @@ async def report(dsn: str, rows: list[tuple[str, str, str, str]]) -> None:
     try:
         for instance, project, ecosystem, name in rows:
             await connection.execute("INSERT INTO instances (id) VALUES ($1) ON CONFLICT DO NOTHING", instance)
-            await connection.execute(
-                "INSERT INTO instance_dependencies (instance_id, project, ecosystem, name) VALUES ($1, $2, $3, $4)",
-                instance, project, ecosystem, name,
+            project_id = await connection.fetchval(
+                "INSERT INTO reported_projects (instance_id, project, digest, format, stream_seq, dependencies)"
+                " VALUES ($1, $2, '-', 'native', 1, 1)"
+                " ON CONFLICT (instance_id, project) DO UPDATE SET dependencies = reported_projects.dependencies + 1"
+                " RETURNING id",
+                instance, project,
             )  # fmt: skip
+            package_id = await connection.fetchval(
+                "INSERT INTO reported_packages (ecosystem, name) VALUES ($1, $2)"
+                " ON CONFLICT (ecosystem, name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+                ecosystem, name,
+            )  # fmt: skip
+            await connection.execute(
+                "INSERT INTO reported_dependencies (project_id, package_id, kind, direct) VALUES ($1, $2, 'runtime', true)",
+                project_id, package_id,
+            )
     finally:
         await connection.close()
 

@@ -55,7 +55,7 @@ async def test_every_ecosystem_column_accepts_exactly_the_known_ecosystems(datab
     )
     tables = {row["table_name"] for row in rows}
     assert tables == {
-        "packages", "dependencies", "advisory_affected", "instance_dependencies", "package_requests", "advisory_imports"
+        "packages", "dependencies", "advisory_affected", "package_requests", "advisory_imports"
     }
     for row in rows:
         listed = set(re.findall(r"'([a-z]+)'::text", row["definition"]))

@@ -69,7 +69,15 @@ async def seed(database: db.Database) -> None:
     pool = database.pool
     await pool.execute("INSERT INTO package_requests (ecosystem, name) VALUES ('npm', 'app-a'), ('npm', 'broken')")
     await pool.execute("INSERT INTO instances (id) VALUES ('team-1')")
-    await pool.execute("INSERT INTO instance_dependencies (instance_id, ecosystem, name, requirement) VALUES ('team-1', 'npm', 'reported-x', '^1')")
+    project = await pool.fetchval(
+        "INSERT INTO reported_projects (instance_id, project, digest, format, stream_seq, dependencies) "
+        "VALUES ('team-1', 'app', 'd', 'native', 1, 1) RETURNING id"
+    )
+    package = await pool.fetchval("INSERT INTO reported_packages (ecosystem, name) VALUES ('npm', 'reported-x') RETURNING id")
+    await pool.execute(
+        "INSERT INTO reported_dependencies (project_id, package_id, requirement, kind, direct) VALUES ($1, $2, '^1', 'runtime', true)",
+        project, package,
+    )
     # A package nobody has asked about for half a year.
     await pool.execute(
         "INSERT INTO packages (ecosystem, name, display_name, created_at, synced_at) "
@@ -188,7 +196,7 @@ async def test_a_running_run_is_reported_not_duplicated(world: World) -> None:
 async def test_nothing_an_instance_reports_is_removed(world: World) -> None:
     await seed(world.database)
     await world.database.pool.execute(
-        "UPDATE instance_dependencies SET reported_at = now() - interval '400 days'"
+        "UPDATE reported_projects SET last_reported_at = now() - interval '400 days', first_reported_at = now() - interval '400 days'"
     )
     await run_once(world.job())
     await world.database.pool.execute("UPDATE packages SET created_at = now() - interval '400 days'")

@@ -11,7 +11,7 @@ import msgspec
 from centralcloud.answers import bundle
 from centralcloud.core import errors, names
 from centralcloud.edge import endpoint, rates
-from centralcloud.facts import catalog
+from centralcloud.facts import catalog, knowledge
 from centralcloud.facts import health as facts_health
 from centralcloud.jobs import progress
 from centralcloud.jobs import runner as sync
@@ -33,11 +33,13 @@ class Handlers:
     """One coroutine per subject: bytes in, bytes out, named after the subject (packages.get: packages_get)."""
 
     def __init__(
-        self, the_catalog: catalog.Catalog, job: sync.SyncJob | None = None, answers: bundle.Bundle | None = None, *,
+        self, the_catalog: catalog.Catalog, job: sync.SyncJob | None = None, answers: bundle.Bundle | None = None,
+        the_knowledge: knowledge.Knowledge | None = None, *,
         checks: facts_health.Health | None = None, request_rate: rates.Buckets | None = None,
     ) -> None:
         self.catalog = the_catalog
         self.job = job
+        self.knowledge = the_knowledge
         # The handler table is also built without a catalog (to list it); answers need one.
         self.answers = answers or (bundle.build(the_catalog) if the_catalog is not None else None)
         self.checks = checks
@@ -148,6 +150,32 @@ class Handlers:
         return await self.answers.frameworks.detect(decode(data, subjects.FRAMEWORKS_DETECT.request))
 
     # ---- end answers ----
+
+    # Pattern knowledge (issue 8) ----------------------------------------------------------------
+
+    def _patterns(self) -> knowledge.Knowledge:
+        if self.knowledge is None:
+            raise errors.CentralCloudError("pattern knowledge is not running in this process")
+        return self.knowledge
+
+    async def patterns_usage(self, data: bytes) -> bytes:
+        request = decode(data, subjects.PATTERNS_USAGE.request)
+        the_package = knowledge.package(ecosystem_name=request.ecosystem, name=request.name, purl=request.purl)
+        return await self._patterns().usage(the_package)
+
+    async def patterns_pairs(self, data: bytes) -> bytes:
+        request = decode(data, subjects.PATTERNS_PAIRS.request)
+        the_package = knowledge.package(ecosystem_name=request.ecosystem, name=request.name, purl=request.purl)
+        return await self._patterns().pairs(the_package, limit=request.limit)
+
+    async def patterns_popular(self, data: bytes) -> bytes:
+        request = decode(data, subjects.PATTERNS_POPULAR.request)
+        ecosystem = request.ecosystem.lower() if request.ecosystem is not None else None
+        return await self._patterns().popular(kind=request.kind, ecosystem=ecosystem, limit=request.limit)
+
+    async def patterns_instance(self, data: bytes) -> bytes:
+        request = decode(data, subjects.PATTERNS_INSTANCE.request)
+        return self._encoder.encode(await self._patterns().instance(request.instance, limit=request.limit))
 
     def table(self) -> dict[subjects.Subject, endpoint.Handler]:
         """Every subject of the table with the method named after it."""

@@ -14,6 +14,8 @@ from aiocache import SimpleMemoryCache
 SEARCH = "search:"
 ANSWERS = "answers:"
 """Answers that read many packages (trees, dependents, frameworks, recommendations): dropped with any package."""
+PATTERNS = "patterns:"
+"""Group of the pattern answers (usage, pairs, popular), dropped whole when aggregates move."""
 
 
 def package_prefix(ecosystem: str, name: str) -> str:
@@ -64,6 +66,11 @@ class ReadCache:
         for group in (package_prefix(ecosystem, name), SEARCH, ANSWERS):
             for key in self._groups.pop(group, ()):
                 await self.backend.delete(key)
+
+    async def invalidate_group(self, group: str) -> None:
+        """Drop every key written under `group` (a prefix ending in ':' with no other ':')."""
+        for key in self._groups.pop(group, ()):
+            await self.backend.delete(key)
 
     async def clear(self) -> None:
         self._groups.clear()

@@ -12,6 +12,8 @@ from typing import Any
 
 from centralcloud.core import clock, ecosystems, errors, names
 from centralcloud.facts import advisory_checks
+from centralcloud.facts import alerts as facts_alerts
+from centralcloud.facts import knowledge as facts_knowledge
 from centralcloud.facts import catalog as facts_catalog
 from centralcloud.facts import cache as read_cache
 from centralcloud.facts import repositories as repository_facts
@@ -105,6 +107,10 @@ class Run:
     clock: Callable[[], dt.datetime] = clock.utcnow
     downloads: Any = None
     """The download-count sources (jobs.downloads.Sources), or None to leave counts alone."""
+    knowledge: facts_knowledge.Knowledge | None = None
+    """Pattern knowledge, for the patterns phase (None: the phase does nothing)."""
+    alerts: facts_alerts.Alerts | None = None
+    """Alerts, for the alerts phase (None: the phase does nothing)."""
 
     @property
     def checks(self) -> advisory_checks.AdvisoryChecks:

@@ -25,14 +25,18 @@ from typing import Any
 import msgspec
 
 from centralcloud.core import clock, deadlines, ecosystems, errors, names
+from centralcloud.facts import alerts as facts_alerts
 from centralcloud.facts import catalog
-from centralcloud.jobs import advisories, cleanup, downloads, packages, progress, repositories, schedule, scores
+from centralcloud.facts import knowledge as facts_knowledge
+from centralcloud.jobs import (
+    advisories, alerts, cleanup, downloads, packages, patterns, progress, repositories, schedule, scores,
+)
 from centralcloud.store import db, runs
 from centralcloud.wire import subjects
 
 logger = logging.getLogger(__name__)
 
-PHASES = (packages, advisories, repositories, downloads, scores, cleanup)
+PHASES = (packages, advisories, alerts, repositories, downloads, scores, patterns, cleanup)
 """The phases of a run, in order; each has a NAME and `async def run(job)`."""
 
 Options = progress.Options
@@ -48,7 +52,11 @@ class SyncJob:
         publish: Callable[[str, bytes], Awaitable[None]] | None = None,
         clock: Callable[[], dt.datetime] = clock.utcnow,
         download_sources: downloads.Sources | None = None,
+        knowledge: facts_knowledge.Knowledge | None = None,
+        alerts: facts_alerts.Alerts | None = None,
     ) -> None:
+        self.knowledge = knowledge
+        self.alerts = alerts
         self.database = database
         self.downloads = download_sources
         self.catalog = the_catalog
@@ -68,6 +76,7 @@ class SyncJob:
         return progress.Run(
             database=self.database, catalog=self.catalog, options=self.options, progress=state,
             started_at=started_at, packages=packages, clock=self.clock, downloads=self.downloads,
+            knowledge=self.knowledge, alerts=self.alerts,
         )
 
     async def start(

@@ -24,8 +24,8 @@ from centralcloud import __version__
 from centralcloud.answers import bundle
 from centralcloud.answers import service as answers_service
 from centralcloud.core import clock, ecosystems, errors
-from centralcloud.edge import endpoint, handlers, rates
-from centralcloud.facts import cache, catalog, health, name_index
+from centralcloud.edge import endpoint, handlers, rates, streams
+from centralcloud.facts import alerts, backfill, cache, catalog, health, knowledge, name_index
 from centralcloud.jobs import downloads
 from centralcloud.jobs import runner as sync
 from centralcloud.jobs import schedule
@@ -152,6 +152,7 @@ async def run(
             logger.info("pg_trgm is not available: typos in names are matched in memory (%d names)",
                         len(the_catalog.names), extra={"action": "start"})
 
+        the_knowledge, the_alerts = await start_patterns(settings, client, the_catalog, stack, stop)
         job = sync.SyncJob(
             database=database,
             the_catalog=the_catalog,
@@ -161,6 +162,8 @@ async def run(
             ),
             publish=client.publish,
             download_sources=build_download_sources(settings, session),
+            knowledge=the_knowledge,
+            alerts=the_alerts,
         )
         stack.push_async_callback(job.close)
         invalidations = await client.subscribe(subjects.CACHE_INVALIDATE.name, cb=_invalidator(the_catalog))
@@ -187,7 +190,7 @@ async def run(
             deadline=settings.request_deadline, queue_wait=settings.queue_wait,
         )
         table = handlers.Handlers(
-            the_catalog, job, the_answers, checks=checks,
+            the_catalog, job, the_answers, the_knowledge, checks=checks,
             request_rate=rates.Buckets(per_minute=settings.request_rate_per_minute, burst=settings.request_burst),
         )
         the_service = await endpoint.start(
@@ -207,6 +210,41 @@ async def run(
             ready.set()
         await stop.wait()
         logger.info("shutting down", extra={"action": "stop"})
+
+
+def stream_settings(settings: config.Settings) -> streams.Settings:
+    return streams.Settings(
+        replicas=settings.reports_replicas, max_age=settings.reports_max_age_days * 86400,
+        max_bytes=settings.reports_max_bytes, duplicate_window=settings.reports_duplicate_window,
+        alerts_max_age=settings.alerts_max_age_days * 86400, ack_wait=settings.reports_ack_wait,
+        max_attempts=settings.reports_max_attempts,
+    )
+
+
+async def start_patterns(
+    settings: config.Settings, client: nats.aio.client.Client, the_catalog: catalog.Catalog,
+    stack: contextlib.AsyncExitStack, stop: asyncio.Event,
+) -> tuple[knowledge.Knowledge, alerts.Alerts]:
+    """The report streams, the shared report consumer and what follows a report (issue 8)."""
+    js = client.jetstream()
+    options = stream_settings(settings)
+    await streams.ensure_streams(js, options)
+    fetcher = backfill.Backfill(the_catalog=the_catalog, rate=settings.pattern_fetch_rate)
+    the_alerts = alerts.Alerts(database=the_catalog.database, checks=the_catalog.checks, publish=streams.AlertPublisher(js))
+    stack.push_async_callback(the_alerts.close)
+    the_knowledge = knowledge.Knowledge(
+        database=the_catalog.database, read_cache=the_catalog.cache,
+        settings=knowledge.Settings(min_instances=settings.pattern_min_instances),
+        fetch_unknown=fetcher.add, on_stored=the_alerts.for_project,
+    )
+    stack.push_async_callback(the_knowledge.close)
+    consumer = streams.ReportConsumer(js=js, the_knowledge=the_knowledge, settings=options)
+    for work in (
+        consumer.run(stop), fetcher.run(stop),
+        the_knowledge.recompute_when_dirty(interval=settings.pattern_recompute_seconds, stop=stop),
+    ):
+        stack.push_async_callback(_cancel, asyncio.create_task(work))
+    return the_knowledge, the_alerts
 
 
 def _invalidator(the_catalog: catalog.Catalog) -> Callable[[Any], Awaitable[None]]:

@@ -14,7 +14,7 @@ from nats.micro import request as micro_request
 
 from centralcloud import __version__
 from centralcloud.core import errors
-from centralcloud.runtime import app, cli_answers, config, display
+from centralcloud.runtime import app, cli_answers, config, display, instance_cli
 from centralcloud.wire import subjects
 
 DESCRIPTION = "CentralCloud: package knowledge over NATS."
@@ -99,7 +99,8 @@ def parser() -> argparse.ArgumentParser:
     health.add_argument("--json", action="store_true", help="print the reply as JSON")
 
     answer_commands = cli_answers.add_commands(commands)
-    for sub in (get, search, request, advisories, sync, health, *answer_commands):
+    asking = instance_cli.add_commands(commands)  # report, patterns, alerts
+    for sub in (get, search, request, advisories, sync, health, *answer_commands, *asking):
         sub.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
     return top
 
@@ -260,6 +261,19 @@ def main(argv: list[str] | None = None) -> int:
             reply = asyncio.run(ask(settings, subjects.HEALTH, {}, timeout=args.timeout))
             print(json.dumps(reply, indent=2) if args.json else display.show_health(reply))
             return 0 if reply["state"] != "down" else 1
+        if args.command == "patterns":
+            subject, payload = instance_cli.patterns_payload(args)
+            return answer(settings, args, subject, payload, render=lambda reply: instance_cli.show(args.question, reply))
+        if args.command == "report":
+            instance = instance_cli.default_instance(args.instance)
+            ack = asyncio.run(instance_cli.publish_report(settings, path=args.file, instance=instance, project=args.project))
+            print(json.dumps(ack) if args.json else (
+                f"report {'already stored' if ack['duplicate'] else 'stored'} in {ack['stream']} as message {ack['seq']}"
+            ))
+            return 0
+        if args.command == "alerts":
+            instance = instance_cli.default_instance(args.instance)
+            return asyncio.run(instance_cli.read_alerts(settings, instance=instance, follow=args.follow, as_json=args.json))
     except RemoteError as err:
         if getattr(args, "json", False):
             print(json.dumps(err.body, indent=2))

@@ -140,6 +140,27 @@ class Settings(pydantic.BaseModel):
     health_http: str | None = None
     """host:port for an HTTP server with /healthz and /metrics (Prometheus text); unset means none."""
     # --- end safety ---
+    # Pattern knowledge (issue 8).
+    pattern_min_instances: int = pydantic.Field(default=3, ge=1)
+    """A pair, pattern or version count is shown only when at least this many instances share it."""
+    pattern_recompute_seconds: float = pydantic.Field(default=30.0, gt=0)
+    """After reports change a project's set, pairs and learned patterns are recomputed within this many seconds."""
+    pattern_fetch_rate: float = pydantic.Field(default=2.0, gt=0)
+    """Reported packages not stored yet are fetched in the background at most this many per second."""
+    reports_replicas: int = pydantic.Field(default=1, ge=1, le=5)
+    """Replicas of the reports and alerts streams: 1 for one nats-server, 3 in a cluster."""
+    reports_max_age_days: float = pydantic.Field(default=30.0, gt=0)
+    """Days a report stays in the reports stream."""
+    reports_max_bytes: int = pydantic.Field(default=1 << 30, gt=0)
+    """Bytes the reports stream holds at most."""
+    reports_duplicate_window: float = pydantic.Field(default=600.0, gt=0)
+    """Seconds within which a report re-sent with the same Nats-Msg-Id is dropped."""
+    reports_ack_wait: float = pydantic.Field(default=30.0, gt=0)
+    """Seconds before a report handed to a replica that went silent is handed out again."""
+    reports_max_attempts: int = pydantic.Field(default=5, ge=1)
+    """Deliveries of a report failing for an internal reason before it is parked as rejected."""
+    alerts_max_age_days: float = pydantic.Field(default=90.0, gt=0)
+    """Days an alert waits in the alerts stream for an offline instance."""
 
     log_level: str = "INFO"
     """Python logging level."""

@@ -2,7 +2,7 @@
 need matches with their ranking signals, dependents, framework plugins and the team's use.
 
 The team's use of a package is read through `team_use` alone, so that it can be re-pointed at
-pattern aggregates once they exist; today it counts distinct instances in instance_dependencies.
+pattern aggregates once they exist; it counts distinct instances in the team_dependencies view over the reported projects.
 """
 
 from __future__ import annotations

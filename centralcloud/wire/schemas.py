@@ -57,6 +57,7 @@ def build() -> dict[str, dict[str, Any]]:
         types[f"{subject.name}.request"] = subject.request
         types[f"{subject.name}.reply"] = subject.reply
     types["error"] = messages.ErrorReply
+    types[subjects.ALERTS.name] = messages.Alert  # published on centralcloud.alerts.<instance>
     names = list(types)
     (schemas, components) = msgspec.json.schema_components(
         [types[name] for name in names], ref_template="#/$defs/{name}"

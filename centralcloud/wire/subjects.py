@@ -135,13 +135,49 @@ HEALTH = Subject(
 )
 # --- end safety ---
 
+# Pattern knowledge (issue 8).
+PATTERNS_USAGE = Subject(
+    name=f"{PREFIX}.patterns.usage",
+    request=messages.UsageRequest,
+    reply=messages.UsageReply,
+    description="Who in the team uses a package: instances, projects, versions, trend",
+)
+PATTERNS_PAIRS = Subject(
+    name=f"{PREFIX}.patterns.pairs",
+    request=messages.PairsRequest,
+    reply=messages.PairsReply,
+    description="Packages used together with a package, strongest first",
+)
+PATTERNS_POPULAR = Subject(
+    name=f"{PREFIX}.patterns.popular",
+    request=messages.PopularRequest,
+    reply=messages.PopularReply,
+    description="The team's top packages, pairs or learned patterns, with trend",
+)
+PATTERNS_INSTANCE = Subject(
+    name=f"{PREFIX}.patterns.instance",
+    request=messages.InstanceRequest,
+    reply=messages.InstanceReply,
+    description="One instance's projects and rejected reports",
+)
+
 REQUESTS: tuple[Subject, ...] = (
     PACKAGES_GET, PACKAGES_SEARCH, PACKAGES_REQUEST, PACKAGES_ADVISORIES, SYNC_RUN, SYNC_STATUS, *ANSWERS,
-    HEALTH,
+    HEALTH, PATTERNS_USAGE, PATTERNS_PAIRS, PATTERNS_POPULAR, PATTERNS_INSTANCE,
 )
 """Every request-reply subject the service answers."""
 
 CACHE_INVALIDATE = Event(
     name=f"{PREFIX}.cache.invalidate",
     description="Sent when a sync run ends; every replica drops its cached answers, since scores moved for all",
+)
+
+# Pattern knowledge (issue 8): published events, kept by JetStream streams.
+PATTERNS_REPORT = Event(
+    name=f"{PREFIX}.patterns.report",
+    description="An instance publishes a dependency report on PATTERNS_REPORT.<instance>; stream CENTRALCLOUD_REPORTS keeps it",
+)
+ALERTS = Event(
+    name=f"{PREFIX}.alerts",
+    description="The service publishes an Alert on ALERTS.<instance>; stream CENTRALCLOUD_ALERTS keeps it for the instance",
 )

@@ -290,7 +290,7 @@ SELECT pg_advisory_unlock($1);
 WITH due AS (
     SELECT u.ecosystem, u.name, u.depth,
            (p.id IS NULL AND u.depth = 0 AND r.ecosystem IS NOT NULL
-            AND NOT EXISTS (SELECT 1 FROM instance_dependencies i
+            AND NOT EXISTS (SELECT 1 FROM team_dependencies i
                             WHERE i.ecosystem = u.ecosystem AND i.name = u.name)) AS unknown,
            r.request_count, r.last_requested_at
     FROM used_packages($3, $1) u
@@ -405,8 +405,9 @@ SELECT p.id, p.ecosystem, p.name, p.latest_version, coalesce(p.downloads, dl.tot
         JOIN versions dv ON dv.id = d.version_id
         JOIN packages dp ON dp.id = dv.package_id AND dp.latest_version = dv.number
         WHERE d.ecosystem = p.ecosystem AND d.name = p.name AND dp.id <> p.id) AS dependents,
-       (SELECT count(DISTINCT i.instance_id) FROM instance_dependencies i
-        WHERE i.ecosystem = p.ecosystem AND i.name = p.name) AS instances
+       (SELECT count(DISTINCT rp.instance_id) FROM reported_packages k
+        JOIN reported_dependencies rd ON rd.package_id = k.id JOIN reported_projects rp ON rp.id = rd.project_id
+        WHERE k.ecosystem = p.ecosystem AND k.name = p.name) AS instances
 FROM packages p
 LEFT JOIN repositories r ON r.id = p.repository_id
 LEFT JOIN package_downloads dl ON dl.package_id = p.id
@@ -565,7 +566,7 @@ WHERE p.ecosystem = $1 AND p.name = $2;
 -- Distinct instances and projects of the team using each package directly ($1 ecosystems, $2 names).
 SELECT i.ecosystem, i.name, count(DISTINCT i.instance_id) AS instances,
        count(DISTINCT (i.instance_id, i.project)) AS projects
-FROM instance_dependencies i
+FROM team_dependencies i
 JOIN unnest($1::text[], $2::text[]) AS t (ecosystem, name) ON i.ecosystem = t.ecosystem AND i.name = t.name
 GROUP BY i.ecosystem, i.name;
 
@@ -630,7 +631,7 @@ SELECT count(DISTINCT i.instance_id) FILTER (WHERE i.ecosystem = $1 AND i.name =
        count(DISTINCT (i.instance_id, i.project)) FILTER (WHERE i.ecosystem = $1 AND i.name = $2) AS direct_projects,
        count(DISTINCT i.instance_id) AS instances,
        count(DISTINCT (i.instance_id, i.project)) AS projects
-FROM instance_dependencies i
+FROM team_dependencies i
 JOIN (SELECT DISTINCT ecosystem, name FROM up) u ON u.ecosystem = i.ecosystem AND u.name = i.name;
 
 -- name: framework_plugins --
@@ -677,17 +678,17 @@ FROM t;
 -- Every (instance, project) of the team with its direct dependencies, for the projects that use
 -- one package ($1 ecosystem, $2 name); co-usage is counted over them and over team_project_count.
 SELECT i.instance_id, i.project, array_agg(i.ecosystem || ':' || i.name) AS items
-FROM instance_dependencies i
+FROM team_dependencies i
 WHERE (i.instance_id, i.project) IN (
-    SELECT u.instance_id, u.project FROM instance_dependencies u WHERE u.ecosystem = $1 AND u.name = $2)
+    SELECT u.instance_id, u.project FROM team_dependencies u WHERE u.ecosystem = $1 AND u.name = $2)
 GROUP BY i.instance_id, i.project;
 
 -- name: team_item_projects --
 -- Projects of the team using each package, and all projects ($1 ecosystems, $2 names).
 SELECT t.ecosystem, t.name,
-       (SELECT count(DISTINCT (i.instance_id, i.project)) FROM instance_dependencies i
+       (SELECT count(DISTINCT (i.instance_id, i.project)) FROM team_dependencies i
         WHERE i.ecosystem = t.ecosystem AND i.name = t.name) AS projects,
-       (SELECT count(DISTINCT (i.instance_id, i.project)) FROM instance_dependencies i) AS total
+       (SELECT count(DISTINCT (i.instance_id, i.project)) FROM team_dependencies i) AS total
 FROM unnest($1::text[], $2::text[]) AS t (ecosystem, name);
 
 -- name: save_version_details --
@@ -784,3 +785,311 @@ SELECT ecosystem, name FROM packages;
 -- name: ping --
 -- A trivial answer, for health checks.
 SELECT 1;
+
+-- ---------------------------------------------------------------------------------------------
+-- Pattern knowledge (issue 8): reports, aggregates, answers, alerts.
+
+-- name: touch_unchanged_report --
+-- An unchanged re-report: only "last seen" moves ($1 instance, $2 project, $3 digest, $4 stream
+-- sequence); no row when the project is new, changed, or the message was applied already.
+WITH seen AS (UPDATE instances SET last_seen_at = now() WHERE id = $1 AND EXISTS (
+    SELECT 1 FROM reported_projects WHERE instance_id = $1 AND project = $2 AND digest = $3 AND stream_seq < $4))
+UPDATE reported_projects SET last_reported_at = now(), stream_seq = $4
+WHERE instance_id = $1 AND project = $2 AND digest = $3 AND stream_seq < $4
+RETURNING id;
+
+-- name: upsert_instance --
+-- Note an instance as seen now ($1 instance).
+INSERT INTO instances (id) VALUES ($1)
+ON CONFLICT (id) DO UPDATE SET last_seen_at = now();
+
+-- name: lock_reported_project --
+-- A project's current report, locked for replacing ($1 instance, $2 project).
+SELECT id, digest, stream_seq FROM reported_projects WHERE instance_id = $1 AND project = $2 FOR UPDATE;
+
+-- name: reported_package_ids --
+-- Ids of reported packages, creating the missing ones ($1 ecosystems, $2 names).
+WITH wanted AS (SELECT DISTINCT t.ecosystem, t.name FROM unnest($1::text[], $2::text[]) AS t (ecosystem, name)),
+created AS (
+    INSERT INTO reported_packages (ecosystem, name)
+    SELECT w.ecosystem, w.name FROM wanted w ORDER BY w.ecosystem, w.name
+    ON CONFLICT (ecosystem, name) DO NOTHING
+    RETURNING id, ecosystem, name
+)
+SELECT c.id, c.ecosystem, c.name FROM created c
+UNION ALL
+SELECT k.id, k.ecosystem, k.name FROM reported_packages k JOIN wanted w ON w.ecosystem = k.ecosystem AND w.name = k.name;
+
+-- name: save_reported_project --
+-- Store a project's new report and return its id ($1 instance, $2 project, $3 digest, $4 format,
+-- $5 stream sequence, $6 dependency count, $7 rejected entries, $8 first rejects as JSON); no row
+-- when a newer message of the project was stored first.
+INSERT INTO reported_projects AS rp (instance_id, project, digest, format, stream_seq, dependencies, rejected, rejects)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)
+ON CONFLICT (instance_id, project) DO UPDATE SET
+    digest = EXCLUDED.digest, format = EXCLUDED.format, stream_seq = EXCLUDED.stream_seq,
+    dependencies = EXCLUDED.dependencies, rejected = EXCLUDED.rejected, rejects = EXCLUDED.rejects,
+    last_reported_at = now(), changed_at = now()
+WHERE rp.stream_seq < EXCLUDED.stream_seq
+RETURNING id;
+
+-- name: delete_reported_dependencies --
+-- Drop a project's dependency set, returning what it held ($1 project id).
+DELETE FROM reported_dependencies WHERE project_id = $1 RETURNING package_id;
+
+-- name: insert_reported_dependencies --
+-- A project's dependency set ($1 project id, $2 package ids, $3 versions ('' for none),
+-- $4 requirements, $5 kinds, $6 direct flags).
+INSERT INTO reported_dependencies (project_id, package_id, version, requirement, kind, direct)
+SELECT $1, t.package_id, t.version, t.requirement, t.kind, t.direct
+FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::boolean[]) AS t (package_id, version, requirement, kind, direct);
+
+-- name: record_usage_events --
+-- Packages a project of an instance started or stopped using ($1 instance, $2 package ids, $3 changes).
+INSERT INTO usage_events (package_id, instance_id, change)
+SELECT t.package_id, $1, t.change FROM unnest($2::bigint[], $3::text[]) AS t (package_id, change);
+
+-- name: delete_reported_patterns --
+-- Drop a project's patterns, returning them ($1 project id).
+DELETE FROM reported_patterns WHERE project_id = $1 RETURNING kind, name;
+
+-- name: insert_reported_patterns --
+-- A project's patterns ($1 project id, $2 kinds, $3 names).
+INSERT INTO reported_patterns (project_id, kind, name)
+SELECT $1, t.kind, t.name FROM unnest($2::text[], $3::text[]) AS t (kind, name);
+
+-- name: record_pattern_events --
+-- Patterns a project of an instance started or stopped showing ($1 instance, $2 kinds, $3 names, $4 changes).
+INSERT INTO pattern_events (kind, name, instance_id, change)
+SELECT t.kind, t.name, $1, t.change FROM unnest($2::text[], $3::text[], $4::text[]) AS t (kind, name, change);
+
+-- name: record_rejected_report --
+-- A report that could not be used; a redelivered message is recorded once ($1 stream sequence,
+-- $2 message id, $3 instance, $4 project, $5 reason, $6 detail).
+INSERT INTO rejected_reports (stream_seq, message_id, instance_id, project, reason, detail)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (stream_seq) DO NOTHING;
+
+-- name: unknown_reported_packages --
+-- Reported packages of tracked ecosystems not stored yet ($1 ecosystems, $2 names).
+SELECT t.ecosystem, t.name FROM unnest($1::text[], $2::text[]) AS t (ecosystem, name)
+WHERE NOT EXISTS (SELECT 1 FROM packages p WHERE p.ecosystem = t.ecosystem AND p.name = t.name);
+
+-- name: package_usage_live --
+-- Who uses one package now ($1 ecosystem, $2 name).
+SELECT k.id, k.first_seen_at,
+       count(DISTINCT rp.instance_id) AS instances, count(DISTINCT rp.id) AS projects,
+       count(DISTINCT rp.instance_id) FILTER (WHERE d.direct) AS direct_instances,
+       max(rp.last_reported_at) AS last_seen
+FROM reported_packages k
+LEFT JOIN reported_dependencies d ON d.package_id = k.id
+LEFT JOIN reported_projects rp ON rp.id = d.project_id
+WHERE k.ecosystem = $1 AND k.name = $2
+GROUP BY k.id;
+
+-- name: package_usage_versions --
+-- Versions of one package in use, each shared by at least $2 instances ($1 package id, $2 minimum instances).
+SELECT d.version, count(DISTINCT rp.instance_id) AS instances
+FROM reported_dependencies d JOIN reported_projects rp ON rp.id = d.project_id
+WHERE d.package_id = $1 AND d.version <> ''
+GROUP BY d.version
+HAVING count(DISTINCT rp.instance_id) >= $2
+ORDER BY instances DESC, d.version;
+
+-- name: package_trends --
+-- Instances that added or dropped each package since $2 ($1 package ids, $2 since).
+SELECT e.package_id,
+       count(DISTINCT e.instance_id) FILTER (WHERE e.change = 'added') AS added,
+       count(DISTINCT e.instance_id) FILTER (WHERE e.change = 'dropped') AS dropped
+FROM usage_events e
+WHERE e.package_id = ANY ($1::bigint[]) AND e.at >= $2
+GROUP BY e.package_id;
+
+-- name: pairs_of_package --
+-- The strongest pairs of one package shared by at least $2 instances ($1 package id, $2 minimum
+-- instances, $3 limit), with the counts every measure is computed from.
+SELECT k.ecosystem, k.name, pp.projects, pp.instances,
+       ua.direct_projects AS a, ub.direct_projects AS b, s.transactions
+FROM package_pairs pp
+JOIN reported_packages k ON k.id = CASE WHEN pp.a = $1 THEN pp.b ELSE pp.a END
+JOIN package_usage ua ON ua.package_id = $1
+JOIN package_usage ub ON ub.package_id = k.id
+CROSS JOIN pattern_state s
+WHERE (pp.a = $1 OR pp.b = $1) AND pp.instances >= $2
+ORDER BY pp.npmi DESC, pp.projects DESC, k.ecosystem, k.name
+LIMIT $3;
+
+-- name: popular_packages --
+-- The packages most instances use directly ($1 ecosystem or NULL, $2 minimum instances, $3 limit).
+SELECT k.id, k.ecosystem, k.name, u.direct_instances AS instances, u.direct_projects AS projects
+FROM package_usage u JOIN reported_packages k ON k.id = u.package_id
+WHERE u.direct_instances >= $2 AND ($1::text IS NULL OR k.ecosystem = $1)
+ORDER BY u.direct_instances DESC, u.direct_projects DESC, k.ecosystem, k.name
+LIMIT $3;
+
+-- name: popular_pairs --
+-- The pairs most projects share ($1 ecosystem or NULL, $2 minimum instances, $3 limit).
+SELECT ka.ecosystem AS a_ecosystem, ka.name AS a_name, kb.ecosystem AS b_ecosystem, kb.name AS b_name,
+       pp.projects, pp.instances, ua.direct_projects AS a, ub.direct_projects AS b, s.transactions
+FROM package_pairs pp
+JOIN reported_packages ka ON ka.id = pp.a
+JOIN reported_packages kb ON kb.id = pp.b
+JOIN package_usage ua ON ua.package_id = pp.a
+JOIN package_usage ub ON ub.package_id = pp.b
+CROSS JOIN pattern_state s
+WHERE pp.instances >= $2 AND ($1::text IS NULL OR ka.ecosystem = $1 OR kb.ecosystem = $1)
+ORDER BY pp.projects DESC, pp.instances DESC, pp.npmi DESC, ka.ecosystem, ka.name, kb.ecosystem, kb.name
+LIMIT $3;
+
+-- name: popular_patterns --
+-- The learned patterns most instances show, with their 30-day trend ($1 minimum instances, $2 limit, $3 since).
+SELECT l.kind, l.name, l.projects, l.instances, l.associated, l.first_seen_at, l.last_seen_at,
+       (SELECT count(DISTINCT e.instance_id) FROM pattern_events e
+        WHERE e.kind = l.kind AND e.name = l.name AND e.change = 'added' AND e.at >= $3) AS added,
+       (SELECT count(DISTINCT e.instance_id) FROM pattern_events e
+        WHERE e.kind = l.kind AND e.name = l.name AND e.change = 'dropped' AND e.at >= $3) AS dropped
+FROM learned_patterns l
+WHERE l.instances >= $1
+ORDER BY l.instances DESC, l.projects DESC, l.kind, l.name
+LIMIT $2;
+
+-- name: instance_projects --
+-- One instance's projects, newest report first ($1 instance).
+SELECT project, format, dependencies, rejected, rejects, first_reported_at, last_reported_at, changed_at
+FROM reported_projects WHERE instance_id = $1
+ORDER BY last_reported_at DESC, project;
+
+-- name: instance_rejected_reports --
+-- One instance's rejected reports, newest first ($1 instance, $2 limit).
+SELECT message_id, project, reason, detail, received_at
+FROM rejected_reports WHERE instance_id = $1
+ORDER BY received_at DESC, id DESC
+LIMIT $2;
+
+-- name: try_patterns_lock --
+-- Take the recompute's lock for this transaction, without waiting ($1 lock key).
+SELECT pg_try_advisory_xact_lock($1);
+
+-- name: pattern_state --
+-- Transactions and time of the last recompute.
+SELECT transactions, computed_at FROM pattern_state;
+
+-- name: clear_pattern_aggregates --
+-- Empty the recomputed tables (inside the recompute's transaction; readers see the old rows until it commits).
+DELETE FROM package_pairs; DELETE FROM learned_patterns; DELETE FROM package_usage;
+
+-- name: recompute_package_usage --
+-- Fill the direct-usage counts per reported package.
+INSERT INTO package_usage (package_id, projects, instances, direct_projects, direct_instances)
+SELECT d.package_id, count(DISTINCT d.project_id), count(DISTINCT rp.instance_id),
+       count(DISTINCT d.project_id) FILTER (WHERE d.direct),
+       count(DISTINCT rp.instance_id) FILTER (WHERE d.direct)
+FROM reported_dependencies d JOIN reported_projects rp ON rp.id = d.project_id
+GROUP BY d.package_id;
+
+-- name: recompute_transactions --
+-- Count the transactions (projects with a direct dependency) and note the recompute time.
+INSERT INTO pattern_state (id, transactions, computed_at)
+SELECT true, count(*), now() FROM reported_projects rp
+WHERE EXISTS (SELECT 1 FROM reported_dependencies d WHERE d.project_id = rp.id AND d.direct)
+ON CONFLICT (id) DO UPDATE SET transactions = EXCLUDED.transactions, computed_at = EXCLUDED.computed_at
+RETURNING transactions;
+
+-- name: recompute_package_pairs --
+-- Fill the co-usage pairs over direct dependencies, keeping those shared by at least $1
+-- instances; NPMI orders them (docs/patterns.md). Needs package_usage and pattern_state fresh.
+WITH items AS (
+    SELECT DISTINCT d.project_id, d.package_id, rp.instance_id
+    FROM reported_dependencies d
+    JOIN reported_projects rp ON rp.id = d.project_id
+    JOIN package_usage u ON u.package_id = d.package_id AND u.direct_instances >= $1
+    WHERE d.direct
+), per_instance AS (
+    SELECT x.package_id AS a, y.package_id AS b, count(*) AS projects
+    FROM items x JOIN items y ON y.project_id = x.project_id AND y.package_id > x.package_id
+    GROUP BY x.instance_id, x.package_id, y.package_id
+), pairs AS (
+    SELECT a, b, sum(projects)::integer AS projects, count(*)::integer AS instances
+    FROM per_instance GROUP BY a, b HAVING count(*) >= $1
+)
+INSERT INTO package_pairs (a, b, projects, instances, npmi)
+SELECT p.a, p.b, p.projects, p.instances,
+       CASE WHEN p.projects >= s.transactions THEN 1.0
+            ELSE ln(p.projects::float8 * s.transactions / (ua.direct_projects::float8 * ub.direct_projects))
+                 / -ln(p.projects::float8 / s.transactions) END
+FROM pairs p
+JOIN package_usage ua ON ua.package_id = p.a
+JOIN package_usage ub ON ub.package_id = p.b
+CROSS JOIN pattern_state s;
+
+-- name: recompute_learned_patterns --
+-- Fill the learned patterns with their counts and the $2 packages most associated with each
+-- by lift, among those sharing the pattern in at least $1 instances ($1 minimum instances, $2 per pattern).
+WITH counts AS (
+    SELECT r.kind, r.name, count(*) AS projects, count(DISTINCT rp.instance_id) AS instances,
+           min(rp.first_reported_at) AS first_seen_at, max(rp.last_reported_at) AS last_seen_at
+    FROM reported_patterns r JOIN reported_projects rp ON rp.id = r.project_id
+    GROUP BY r.kind, r.name
+), together AS (
+    SELECT r.kind, r.name, d.package_id, count(DISTINCT d.project_id) AS projects,
+           count(DISTINCT rp.instance_id) AS instances
+    FROM reported_patterns r
+    JOIN reported_projects rp ON rp.id = r.project_id
+    JOIN reported_dependencies d ON d.project_id = r.project_id AND d.direct
+    GROUP BY r.kind, r.name, d.package_id
+    HAVING count(DISTINCT rp.instance_id) >= $1
+), ranked AS (
+    SELECT t.kind, t.name, k.ecosystem, k.name AS package, t.projects,
+           t.projects::float8 * s.transactions / (c.projects::float8 * u.direct_projects) AS lift,
+           row_number() OVER (PARTITION BY t.kind, t.name
+                              ORDER BY t.projects::float8 / u.direct_projects DESC, t.projects DESC, k.ecosystem, k.name) AS rank
+    FROM together t
+    JOIN counts c ON c.kind = t.kind AND c.name = t.name
+    JOIN package_usage u ON u.package_id = t.package_id AND u.direct_projects > 0
+    JOIN reported_packages k ON k.id = t.package_id
+    CROSS JOIN pattern_state s
+)
+INSERT INTO learned_patterns (kind, name, projects, instances, associated, first_seen_at, last_seen_at)
+SELECT c.kind, c.name, c.projects, c.instances,
+       coalesce((SELECT jsonb_agg(jsonb_build_object('ecosystem', r.ecosystem, 'name', r.package,
+                                                     'projects', r.projects, 'lift', r.lift) ORDER BY r.rank)
+                 FROM ranked r WHERE r.kind = c.kind AND r.name = c.name AND r.rank <= $2), '[]'::jsonb),
+       c.first_seen_at, c.last_seen_at
+FROM counts c;
+
+-- name: pattern_storage --
+-- Bytes the pattern tables take on disk, indexes included.
+SELECT sum(pg_total_relation_size(t::regclass))::bigint
+FROM unnest(ARRAY['reported_packages', 'reported_projects', 'reported_dependencies', 'reported_patterns',
+                  'usage_events', 'pattern_events', 'rejected_reports', 'package_usage', 'package_pairs',
+                  'learned_patterns', 'pattern_state', 'sent_alerts']) AS t;
+
+-- name: alert_candidates --
+-- Reported resolved versions of tracked packages with an advisory, a yank or a deprecation on
+-- record; every project, or those of $1 (project ids, or NULL for all).
+SELECT rp.instance_id, rp.project, k.ecosystem, k.name, d.version,
+       EXISTS (SELECT 1 FROM advisory_affected f WHERE f.ecosystem = k.ecosystem AND f.name = k.name) AS has_advisories,
+       coalesce(v.yanked, false) AS yanked, v.yanked_reason,
+       coalesce(v.deprecated, false) OR coalesce(p.deprecated, false) AS deprecated,
+       coalesce(v.deprecated_reason, p.deprecated_reason) AS deprecated_reason,
+       p.advisories_synced_at
+FROM reported_dependencies d
+JOIN reported_projects rp ON rp.id = d.project_id
+JOIN reported_packages k ON k.id = d.package_id AND k.ecosystem IN ('npm', 'cargo', 'hex', 'pypi')
+JOIN packages p ON p.ecosystem = k.ecosystem AND p.name = k.name
+LEFT JOIN versions v ON v.package_id = p.id AND v.number = d.version
+WHERE d.version <> '' AND ($1::bigint[] IS NULL OR d.project_id = ANY ($1::bigint[]))
+  AND (p.deprecated OR coalesce(v.yanked, false) OR coalesce(v.deprecated, false)
+       OR EXISTS (SELECT 1 FROM advisory_affected f WHERE f.ecosystem = k.ecosystem AND f.name = k.name));
+
+-- name: sent_alert_keys --
+-- Which of the given alerts were sent already ($1 instances, $2 projects, $3 purls, $4 keys).
+SELECT s.instance_id, s.project, s.purl, s.key
+FROM sent_alerts s
+JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t (instance_id, project, purl, key)
+  ON s.instance_id = t.instance_id AND s.project = t.project AND s.purl = t.purl AND s.key = t.key;
+
+-- name: record_sent_alert --
+-- Note an alert as sent ($1 instance, $2 project, $3 purl, $4 key, $5 message id).
+INSERT INTO sent_alerts (instance_id, project, purl, key, message_id) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT DO NOTHING;

@@ -8,7 +8,7 @@ are gathered here so that callers write `messages.PackageReply` whichever file h
 
 from __future__ import annotations
 
-from centralcloud.wire.messages import advisories, answers, common, health, packages, sync
+from centralcloud.wire.messages import advisories, answers, common, health, packages, patterns, sync
 
 from centralcloud.wire.messages.common import (  # noqa: F401 - re-exported
     EcosystemName,
@@ -89,5 +89,28 @@ from centralcloud.wire.messages.health import (  # noqa: F401 - re-exported
     HealthRequest,
 )
 
-AREAS = (common, packages, advisories, sync, answers, health)
+from centralcloud.wire.messages.patterns import (  # noqa: F401 - re-exported
+    Alert,
+    AlertAdvisory,
+    AssociatedPackage,
+    EntryReject,
+    InstanceProject,
+    InstanceReply,
+    InstanceRequest,
+    PairInfo,
+    PairsReply,
+    PairsRequest,
+    PopularPackage,
+    PopularPair,
+    PopularPattern,
+    PopularReply,
+    PopularRequest,
+    RejectedReport,
+    Trend,
+    UsageReply,
+    UsageRequest,
+    VersionUsage,
+)
+
+AREAS = (common, packages, advisories, sync, answers, health, patterns)
 """The modules whose field docstrings describe the schemas."""

@@ -1,0 +1,174 @@
+"""JetStream at the edge: the reports stream and its shared consumer, the alerts stream.
+
+Reports are events: an instance publishes on `centralcloud.patterns.report.<instance>` and
+the CENTRALCLOUD_REPORTS stream keeps them whether or not a replica runs. All replicas pull
+from one durable consumer, so each report is processed by one of them; a report is
+acknowledged only after its snapshot is committed, so a replica killed mid-report leaves it
+to be redelivered, and the stored stream sequence makes the redelivery change nothing.
+
+A report that keeps failing for an internal reason is retried with a growing delay, then
+parked as rejected; the server's own redelivery limit is off, so no message is ever
+dropped silently and none can wedge the consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from typing import Any
+
+from nats.js import api
+from nats.js import errors as js_errors
+
+from centralcloud.facts import knowledge
+from centralcloud.wire import subjects
+
+logger = logging.getLogger(__name__)
+
+REPORTS_STREAM = "CENTRALCLOUD_REPORTS"
+ALERTS_STREAM = "CENTRALCLOUD_ALERTS"
+REPORTS_CONSUMER = "centralcloud-reports"
+MSG_ID = "Nats-Msg-Id"
+PROJECT = "Project"
+INTERNAL = "internal"
+"""Rejected-report reason of a message parked after too many failed attempts."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    replicas: int = 1
+    """Stream replicas: 1 embedded, 3 in a cluster."""
+    max_age: float = 30 * 86400
+    """Seconds a report stays in the stream (it is processed long before)."""
+    max_bytes: int = 1 << 30
+    """Bytes the reports stream holds at most."""
+    duplicate_window: float = 600
+    """Seconds within which a re-sent Nats-Msg-Id is dropped by the stream."""
+    alerts_max_age: float = 90 * 86400
+    """Seconds an alert waits in its stream for an offline instance."""
+    alerts_duplicate_window: float = 86400
+    """Seconds within which a second publish of an alert is dropped (the record covers the rest)."""
+    ack_wait: float = 30
+    """Seconds before a report delivered to a replica that went silent is delivered again."""
+    max_attempts: int = 5
+    """Deliveries of one report before it is parked as rejected."""
+    concurrency: int = 6
+    """Reports processed at once per replica."""
+
+
+def _stream_config(*, name: str, subject: str, settings: Settings, max_age: float, window: float, max_bytes: int) -> api.StreamConfig:
+    return api.StreamConfig(
+        name=name, subjects=[subject], storage=api.StorageType.FILE, num_replicas=settings.replicas,
+        max_age=max_age, max_bytes=max_bytes, duplicate_window=min(window, max_age),
+        retention=api.RetentionPolicy.LIMITS, discard=api.DiscardPolicy.OLD,
+    )
+
+
+async def ensure_streams(js: Any, settings: Settings) -> None:
+    """Create both streams, or bring an existing one to this configuration (idempotent)."""
+    wanted = [
+        _stream_config(
+            name=REPORTS_STREAM, subject=f"{subjects.PATTERNS_REPORT.name}.>", settings=settings,
+            max_age=settings.max_age, window=settings.duplicate_window, max_bytes=settings.max_bytes,
+        ),
+        _stream_config(
+            name=ALERTS_STREAM, subject=f"{subjects.ALERTS.name}.>", settings=settings,
+            max_age=settings.alerts_max_age, window=settings.alerts_duplicate_window, max_bytes=-1,
+        ),
+    ]
+    for config in wanted:
+        try:
+            await js.stream_info(config.name)
+        except js_errors.NotFoundError:
+            with contextlib.suppress(js_errors.BadRequestError):  # another replica created it just now
+                await js.add_stream(config)
+                continue
+        await js.update_stream(config)
+
+
+class ReportConsumer:
+    """Pulls reports from the shared durable consumer and hands each to `knowledge.ingest`."""
+
+    def __init__(self, *, js: Any, the_knowledge: knowledge.Knowledge, settings: Settings) -> None:
+        self.js = js
+        self.knowledge = the_knowledge
+        self.settings = settings
+        self.prefix = f"{subjects.PATTERNS_REPORT.name}."
+
+    async def subscribe(self) -> Any:
+        await self.js.add_consumer(REPORTS_STREAM, api.ConsumerConfig(
+            durable_name=REPORTS_CONSUMER, ack_policy=api.AckPolicy.EXPLICIT, ack_wait=self.settings.ack_wait,
+            max_deliver=-1, filter_subject=f"{self.prefix}>", max_ack_pending=1000,
+            deliver_policy=api.DeliverPolicy.ALL,
+        ))
+        return await self.js.pull_subscribe_bind(durable=REPORTS_CONSUMER, stream=REPORTS_STREAM)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        subscription = await self.subscribe()
+        try:
+            while not stop.is_set():
+                try:
+                    batch = await subscription.fetch(batch=self.settings.concurrency * 4, timeout=1)
+                except TimeoutError:
+                    continue
+                except Exception as err:  # the connection reconnects; keep pulling
+                    logger.warning("report fetch failed: %s", err, extra={"action": "report_fetch"})
+                    await asyncio.sleep(1)
+                    continue
+                gate = asyncio.Semaphore(self.settings.concurrency)
+
+                async def one(msg: Any) -> None:
+                    async with gate:
+                        await self.handle(msg)
+
+                await asyncio.gather(*(one(msg) for msg in batch))
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def handle(self, msg: Any) -> None:
+        meta = msg.metadata
+        seq = meta.sequence.stream
+        headers = msg.headers or {}
+        token = msg.subject[len(self.prefix):] if msg.subject.startswith(self.prefix) else msg.subject
+        message_id, project = headers.get(MSG_ID), headers.get(PROJECT)
+        try:
+            if meta.num_delivered > self.settings.max_attempts:
+                # It was handed out that often without an answer: it may be what kills replicas.
+                await self.knowledge.reject(
+                    stream_seq=seq, message_id=message_id, instance=token, project=project, reason=INTERNAL,
+                    detail=f"not processed after {self.settings.max_attempts} deliveries",
+                )
+            else:
+                await self.knowledge.ingest(
+                    token=token, body=msg.data, project=project, stream_seq=seq, message_id=message_id
+                )
+        except Exception as err:
+            logger.warning(
+                "report %s failed (delivery %s): %s", seq, meta.num_delivered, err,
+                extra={"action": "report_failed", "seq": seq},
+            )
+            if meta.num_delivered >= self.settings.max_attempts:
+                with contextlib.suppress(Exception):
+                    await self.knowledge.reject(
+                        stream_seq=seq, message_id=message_id, instance=token, project=project, reason=INTERNAL,
+                        detail=f"failed {meta.num_delivered} times; last: {type(err).__name__}: {err}",
+                    )
+                    await msg.term()
+                    return
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=min(2.0 ** meta.num_delivered, 30.0))
+            return
+        await msg.ack()
+
+
+class AlertPublisher:
+    """Publishes an alert into its stream with the alert's own Nats-Msg-Id."""
+
+    def __init__(self, js: Any) -> None:
+        self.js = js
+
+    async def __call__(self, subject: str, payload: bytes, message_id: str) -> None:
+        await self.js.publish(subject, payload, stream=ALERTS_STREAM, headers={MSG_ID: message_id}, timeout=5)

@@ -1,0 +1,302 @@
+"""Pattern knowledge: a report taken in, and the answers about what the team uses.
+
+`ingest` reads one published report (any of the four formats), makes it the project's current
+set and then, without holding up the next report: notes that aggregates need recomputing,
+queues unknown packages for a polite background fetch, and asks `on_stored` (the alerts) to
+look at the project. Answers are cached like facts, keyed under one group that a recompute
+or a changed report drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+import msgspec
+
+from centralcloud.core import clock, errors, names
+from centralcloud.facts import cache
+from centralcloud.patterns import formats, metrics
+from centralcloud.patterns import report as reports
+from centralcloud.store import db
+from centralcloud.store import patterns as store_patterns
+from centralcloud.store import reports as store_reports
+from centralcloud.wire import messages
+
+logger = logging.getLogger(__name__)
+
+Ingested = Literal["stored", "unchanged", "duplicate", "rejected"]
+TREND_DAYS = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    min_instances: int = metrics.DEFAULT_MIN_INSTANCES
+    """A pair, pattern or version count is shown only when this many instances share it."""
+    max_bytes: int = reports.MAX_BYTES
+    """Largest report body read."""
+    max_dependencies: int = reports.MAX_DEPENDENCIES
+    """Most dependency entries in one report."""
+
+
+class Knowledge:
+    def __init__(
+        self,
+        *,
+        database: db.Database,
+        read_cache: cache.ReadCache,
+        settings: Settings = Settings(),
+        fetch_unknown: Callable[[list[names.PackageRef]], None] | None = None,
+        on_stored: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:
+        self.database = database
+        self.cache = read_cache
+        self.settings = settings
+        self.fetch_unknown = fetch_unknown
+        """Queues packages nobody has stored yet for a background fetch."""
+        self.on_stored = on_stored
+        """Called with a project id after its set changed (alerts look at it)."""
+        self.dirty = asyncio.Event()
+        """Set when a report changed a set: the aggregates are behind."""
+        self._encoder = msgspec.json.Encoder()
+        self._followers: set[asyncio.Task[None]] = set()
+
+    async def ingest(
+        self, *, token: str, body: bytes, project: str | None, stream_seq: int, message_id: str | None
+    ) -> Ingested:
+        """Take one report in; a report that cannot be used is recorded as rejected, not raised."""
+        try:
+            instance = reports.check_instance(token)
+            report = formats.decode(
+                body, project=project, max_bytes=self.settings.max_bytes, max_dependencies=self.settings.max_dependencies
+            )
+        except reports.ReportRejected as err:
+            await self.reject(
+                stream_seq=stream_seq, message_id=message_id, instance=token, project=project,
+                reason=err.reason, detail=err.message,
+            )
+            return "rejected"
+        outcome, project_id = await store_reports.save(
+            self.database, instance=instance, stream_seq=stream_seq, report=report
+        )
+        if outcome == "stored":
+            self.dirty.set()
+            await self.cache.invalidate_group(cache.PATTERNS)
+            tracked = [(entry.ecosystem, entry.name) for entry in report.dependencies if entry.tracked]
+            if self.fetch_unknown is not None and tracked:
+                unknown = await store_reports.unknown_packages(self.database, sorted(set(tracked)))
+                if unknown:
+                    self.fetch_unknown([names.PackageRef(ecosystem, name) for ecosystem, name in unknown])
+            if self.on_stored is not None and project_id is not None:
+                self._follow(self.on_stored(project_id))
+        return outcome
+
+    async def reject(
+        self, *, stream_seq: int, message_id: str | None, instance: str, project: str | None, reason: str, detail: str
+    ) -> None:
+        logger.info(
+            "report rejected: %s", detail,
+            extra={"action": "report_rejected", "instance": instance[:80], "reason": reason, "seq": stream_seq},
+        )
+        await store_reports.reject(
+            self.database, stream_seq=stream_seq, message_id=message_id, instance=instance, project=project,
+            reason=reason, detail=detail,
+        )
+
+    def _follow(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._followers.add(task)
+        task.add_done_callback(self._settled)
+
+    def _settled(self, task: asyncio.Task[None]) -> None:
+        self._followers.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("after a report: %s", task.exception(), extra={"action": "report_follow"})
+
+    async def close(self) -> None:
+        for task in list(self._followers):
+            task.cancel()
+        if self._followers:
+            await asyncio.wait(set(self._followers), timeout=5)
+
+    async def recompute(self) -> int | None:
+        """Recompute pairs, usage counts and learned patterns now; returns the transactions
+        (None when another replica was recomputing; its result serves)."""
+        self.dirty.clear()
+        try:
+            transactions = await store_patterns.recompute(self.database, min_instances=self.settings.min_instances)
+        except BaseException:
+            self.dirty.set()
+            raise
+        await self.cache.invalidate_group(cache.PATTERNS)
+        return transactions
+
+    async def recompute_when_dirty(self, *, interval: float, stop: asyncio.Event) -> None:
+        """Recompute at most every `interval` seconds while reports keep changing sets."""
+        while not stop.is_set():
+            waiter = asyncio.ensure_future(self.dirty.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+            if stop.is_set():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)  # let a burst of reports land first
+            try:
+                await self.recompute()
+            except errors.CentralCloudError as err:
+                logger.warning("pattern recompute failed: %s", err.message, extra={"action": "patterns_recompute"})
+
+    # Answers -----------------------------------------------------------------------------------
+
+    async def _cached(self, key: str, build: Callable[[], Awaitable[msgspec.Struct]]) -> bytes:
+        full = cache.PATTERNS + hashlib.sha256(key.encode()).hexdigest()
+        found = await self.cache.get(full)
+        if found is not None:
+            return found
+        encoded = self._encoder.encode(await build())
+        await self.cache.set(full, encoded)
+        return encoded
+
+    async def usage(self, package: tuple[str, str]) -> bytes:
+        return await self._cached(f"usage\0{package[0]}\0{package[1]}", lambda: self._usage(package))
+
+    async def _usage(self, package: tuple[str, str]) -> messages.UsageReply:
+        ecosystem, name = package
+        row = await store_patterns.usage(self.database, ecosystem=ecosystem, name=name)
+        purl = purl_of(ecosystem, name)
+        if row is None:
+            return messages.UsageReply(
+                ecosystem=ecosystem, name=name, purl=purl, instances=0, projects=0, direct_instances=0, versions=[],
+                first_seen=None, last_seen=None, trend=messages.Trend(added_30d=0, dropped_30d=0),
+            )
+        in_use = await store_patterns.versions(self.database, row["id"], min_instances=self.settings.min_instances)
+        trend = await store_patterns.trends(self.database, [row["id"]], since=self._since())
+        added, dropped = trend.get(row["id"], (0, 0))
+        return messages.UsageReply(
+            ecosystem=ecosystem, name=name, purl=purl, instances=row["instances"], projects=row["projects"],
+            direct_instances=row["direct_instances"],
+            versions=[messages.VersionUsage(version=v["version"], instances=v["instances"]) for v in in_use],
+            first_seen=row["first_seen_at"], last_seen=row["last_seen"],
+            trend=messages.Trend(added_30d=added, dropped_30d=dropped),
+        )
+
+    async def pairs(self, package: tuple[str, str], *, limit: int) -> bytes:
+        return await self._cached(f"pairs\0{package[0]}\0{package[1]}\0{limit}", lambda: self._pairs(package, limit))
+
+    async def _pairs(self, package: tuple[str, str], limit: int) -> messages.PairsReply:
+        ecosystem, name = package
+        row = await store_patterns.usage(self.database, ecosystem=ecosystem, name=name)
+        state = await store_patterns.state(self.database)
+        found = []
+        if row is not None:
+            for pair in await store_patterns.pairs(
+                self.database, row["id"], min_instances=self.settings.min_instances, limit=limit
+            ):
+                measures = metrics.associate(
+                    together=pair["projects"], a=pair["a"], b=pair["b"], total=pair["transactions"]
+                )
+                found.append(messages.PairInfo(
+                    purl=purl_of(pair["ecosystem"], pair["name"]), projects=pair["projects"], instances=pair["instances"],
+                    support=round(measures.support, 6), confidence=round(measures.confidence_ab, 6),
+                    confidence_reverse=round(measures.confidence_ba, 6), lift=round(measures.lift, 6),
+                    npmi=round(measures.npmi, 6),
+                ))
+        return messages.PairsReply(
+            purl=purl_of(ecosystem, name), pairs=found,
+            transactions=state["transactions"] if state else 0, computed_at=state["computed_at"] if state else None,
+        )
+
+    async def popular(self, *, kind: str, ecosystem: str | None, limit: int) -> bytes:
+        return await self._cached(
+            f"popular\0{kind}\0{ecosystem}\0{limit}", lambda: self._popular(kind=kind, ecosystem=ecosystem, limit=limit)
+        )
+
+    async def _popular(self, *, kind: str, ecosystem: str | None, limit: int) -> messages.PopularReply:
+        least = self.settings.min_instances
+        if kind == "packages":
+            rows = await store_patterns.popular_packages(self.database, ecosystem=ecosystem, min_instances=least, limit=limit)
+            trends = await store_patterns.trends(self.database, [row["id"] for row in rows], since=self._since())
+            return messages.PopularReply(kind=kind, packages=[
+                messages.PopularPackage(
+                    purl=purl_of(row["ecosystem"], row["name"]), instances=row["instances"], projects=row["projects"],
+                    trend=_trend(trends.get(row["id"], (0, 0))),
+                )
+                for row in rows
+            ])
+        if kind == "pairs":
+            rows = await store_patterns.popular_pairs(self.database, ecosystem=ecosystem, min_instances=least, limit=limit)
+            found = []
+            for row in rows:
+                measures = metrics.associate(together=row["projects"], a=row["a"], b=row["b"], total=row["transactions"])
+                found.append(messages.PopularPair(
+                    purls=[purl_of(row["a_ecosystem"], row["a_name"]), purl_of(row["b_ecosystem"], row["b_name"])],
+                    projects=row["projects"], instances=row["instances"],
+                    lift=round(measures.lift, 6), npmi=round(measures.npmi, 6),
+                ))
+            return messages.PopularReply(kind=kind, pairs=found)
+        rows = await store_patterns.popular_patterns(self.database, min_instances=least, limit=limit, since=self._since())
+        return messages.PopularReply(kind=kind, patterns=[
+            messages.PopularPattern(
+                kind=row["kind"], name=row["name"], instances=row["instances"], projects=row["projects"],
+                trend=_trend((row["added"], row["dropped"])),
+                associated=[
+                    messages.AssociatedPackage(
+                        purl=purl_of(item["ecosystem"], item["name"]), projects=item["projects"], lift=round(item["lift"], 6)
+                    )
+                    for item in row["associated"]
+                    if ecosystem is None or item["ecosystem"] == ecosystem
+                ],
+                first_seen=row["first_seen_at"], last_seen=row["last_seen_at"],
+            )
+            for row in rows
+        ])
+
+    async def instance(self, instance: str, *, limit: int) -> messages.InstanceReply:
+        """An instance's own view: never cached, so a report just sent shows at once."""
+        projects = await store_reports.instance_projects(self.database, instance)
+        rejected = await store_reports.instance_rejected(self.database, instance, limit=limit)
+        return messages.InstanceReply(
+            instance=instance,
+            projects=[
+                messages.InstanceProject(
+                    project=row["project"], format=row["format"], dependencies=row["dependencies"],
+                    first_reported_at=row["first_reported_at"], last_reported_at=row["last_reported_at"],
+                    changed_at=row["changed_at"], rejected_entries=row["rejected"],
+                    rejects=[messages.EntryReject(**item) for item in row["rejects"]],
+                )
+                for row in projects
+            ],
+            rejected=[messages.RejectedReport(**dict(row)) for row in rejected],
+        )
+
+    def _since(self) -> dt.datetime:
+        return clock.utcnow() - dt.timedelta(days=TREND_DAYS)
+
+
+def _trend(counts: tuple[int, int]) -> messages.Trend:
+    return messages.Trend(added_30d=counts[0], dropped_30d=counts[1])
+
+
+def purl_of(ecosystem: str, name: str) -> str:
+    """The versionless purl of a reported package, tracked or not."""
+    return reports.Entry(ecosystem=ecosystem, name=name).purl
+
+
+def package(*, ecosystem_name: str | None, name: str | None, purl: str | None) -> tuple[str, str]:
+    """(purl type, name) of a package asked about: any purl type by purl (other types are
+    counted too), the tracked ecosystems by ecosystem and name."""
+    if purl is not None and ecosystem_name is None and name is None:
+        parsed = reports.parse_purl(purl)
+        if not isinstance(parsed, tuple):
+            raise errors.BadRequest(f"{purl!r} is not a usable package URL: {parsed.detail}", purl=purl)
+        return parsed[0], parsed[1]
+    ref = names.ref(ecosystem_name=ecosystem_name, name=name, purl=purl)
+    return ref.ecosystem, ref.name
