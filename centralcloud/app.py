@@ -20,7 +20,7 @@ import aiohttp
 import nats
 
 from centralcloud import (
-    __version__, advisories, cache, catalog, config, db, embedded, errors, migrations, schedule, service, store, sync,
+    __version__, advisories, auth, cache, catalog, config, db, embedded, errors, migrations, schedule, service, store, sync,
 )
 from centralcloud.sources import base, cargo, github, hex as hexpm, npm, npm_audit, osv, pypi, registries
 
@@ -102,10 +102,21 @@ async def run(
 
         database = await open_database(settings, stack)
         nats_url = settings.nats_url
+        nats_options = auth.settings_connect_options(settings)
         if settings.use_embedded_nats:
             host, port = nats_host_port(settings.nats_url)
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            server = embedded.EmbeddedNats(host=host, port=port, data_dir=settings.data_dir)
+            secure_config = None
+            # Open on loopback for a no-setup start; anyone else who can reach it gets the roles.
+            if settings.nats_secure or not auth.is_loopback(host):
+                secure_config = auth.embedded_config(
+                    auth_dir=settings.credentials_dir, store_dir=settings.data_dir / "nats",
+                    server_name=embedded.NATS_SERVER_NAME,
+                )
+                nats_options = auth.settings_connect_options(
+                    settings, credentials=auth.user_directory(settings.credentials_dir, role=auth.SERVICE)
+                )
+            server = embedded.EmbeddedNats(host=host, port=port, data_dir=settings.data_dir, config_file=secure_config)
             stack.push_async_callback(server.stop)
             nats_url = await server.start()
             logger.info("embedded nats-server listening on %s", nats_url, extra={"action": "start"})
@@ -114,7 +125,7 @@ async def run(
         if applied:
             logger.info("migrations applied: %s", applied, extra={"action": "migrate"})
 
-        client = await connect_nats(nats_url)
+        client = await connect_nats(nats_url, options=nats_options)
         stack.push_async_callback(_close_nats, client)
 
         session = aiohttp.ClientSession()
@@ -184,14 +195,14 @@ async def _cancel(task: asyncio.Task[Any]) -> None:
         await task
 
 
-async def connect_nats(url: str) -> nats.aio.client.Client:
+async def connect_nats(url: str, *, options: dict[str, Any] | None = None) -> nats.aio.client.Client:
     async def on_error(err: Exception) -> None:
         logger.warning("NATS: %s", err, extra={"action": "nats"})
 
     try:
         return await nats.connect(
             url, name="centralcloud", error_cb=on_error, max_reconnect_attempts=-1, connect_timeout=5,
-            allow_reconnect=True,
+            allow_reconnect=True, **(options or {}),
         )
     except Exception as err:
         raise errors.ConfigError(

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from centralcloud import __version__, app, config, errors, service
+from centralcloud import __version__, app, auth, config, errors, service
 
 DESCRIPTION = "CentralCloud: package knowledge over NATS."
 
@@ -54,6 +54,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--database-url", help="PostgreSQL DSN (also CENTRALCLOUD_DATABASE_URL); unset = embedded")
     serve.add_argument("--data-dir", help="data directory for embedded servers (also CENTRALCLOUD_DATA_DIR)")
     serve.add_argument("--json-logs", action="store_true", help="log one JSON object per line")
+    serve.add_argument("--secure", dest="nats_secure", action="store_true", default=None,
+                       help="embedded nats-server with authentication and roles even on localhost")
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--database-url", help="PostgreSQL DSN; unset = the embedded database")
@@ -90,6 +92,8 @@ def parser() -> argparse.ArgumentParser:
     sync.add_argument("--run", type=int, help="with status: one run by id")
     sync.add_argument("--json", action="store_true", help="print replies as JSON")
 
+    auth.add_subcommands(commands)
+
     for sub in (get, search, request, advisories, sync):
         sub.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
     return top
@@ -108,7 +112,10 @@ async def ask(settings: config.Settings, subject: str, payload: dict[str, Any], 
     from nats import errors as nats_errors
 
     try:
-        client = await nats.connect(settings.nats_url, connect_timeout=5, max_reconnect_attempts=0, allow_reconnect=False)
+        client = await nats.connect(
+            settings.nats_url, connect_timeout=5, max_reconnect_attempts=0, allow_reconnect=False,
+            **auth.settings_connect_options(settings),
+        )
     except Exception as err:
         raise errors.ConfigError(
             f"cannot reach NATS at {settings.nats_url} ({err}); is `centralcloud serve` running? "
@@ -292,10 +299,12 @@ def answer(
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     overrides: dict[str, Any] = {"nats_url": args.nats_url}
-    for name in ("embedded", "database_url", "data_dir"):  # serve, migrate and `advisories import` take these
+    for name in ("embedded", "database_url", "data_dir", "nats_secure"):  # serve, migrate and `advisories import` take these
         overrides[name] = getattr(args, name, None)
     try:
         settings = config.load(config_file=args.config, **overrides)
+        if args.command in ("auth", "instance"):
+            return auth.run_command(args, auth_dir=settings.credentials_dir)
         if args.command == "serve":
             setup_logging(settings.log_level, json_logs=args.json_logs)
             asyncio.run(app.run(settings))
