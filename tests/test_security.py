@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import ipaddress
 import json
@@ -161,6 +162,25 @@ async def start_responder(client: Client, seen: list[str]) -> micro.Service:
     return service
 
 
+@dataclasses.dataclass
+class Parties:
+    """The stand-in service answering, and two instances."""
+
+    service: Client
+    seen: list[str]
+    """Subjects the service was asked on, in order."""
+    alpha: Client
+    beta: Client
+
+
+@pytest.fixture
+async def parties(connect: Callable) -> Parties:
+    service = await connect(auth.SERVICE)
+    seen: list[str] = []
+    await start_responder(service, seen)
+    return Parties(service=service, seen=seen, alpha=await connect("alpha"), beta=await connect("beta"))
+
+
 async def create_streams(client: Client) -> None:
     js = client.nc.jetstream()
     await js.add_stream(name=auth.REPORT_STREAM, subjects=[f"{auth.REPORT_PREFIX}.>"])
@@ -209,10 +229,8 @@ async def test_no_credentials_no_connection(server: Server) -> None:
     assert "authorization" in str(await refused_connection(server.url)).lower()
 
 
-async def test_instance_cannot_start_a_sync_or_invalidate_caches(connect: Callable) -> None:
-    service = await connect(auth.SERVICE)
-    seen: list[str] = []
-    responder = await start_responder(service, seen)
+async def test_instance_cannot_start_a_sync_or_invalidate_caches(parties: Parties) -> None:
+    service, seen, alpha = parties.service, parties.seen, parties.alpha
     invalidations: list[bytes] = []
 
     async def on_invalidate(msg: nats.aio.msg.Msg) -> None:
@@ -220,7 +238,6 @@ async def test_instance_cannot_start_a_sync_or_invalidate_caches(connect: Callab
 
     await service.nc.subscribe(auth.INVALIDATE_SUBJECT, cb=on_invalidate)
     await service.nc.flush()
-    alpha = await connect("alpha")
 
     with pytest.raises((nats_errors.TimeoutError, nats_errors.NoRespondersError)):
         await alpha.nc.request("centralcloud.sync.run", b"{}", timeout=0.5)
@@ -233,7 +250,6 @@ async def test_instance_cannot_start_a_sync_or_invalidate_caches(connect: Callab
     await service.nc.flush()
     assert seen == ["centralcloud.packages.get"]
     assert invalidations == []
-    await responder.stop()
 
 
 async def test_instance_reports_only_as_itself(connect: Callable) -> None:
@@ -256,12 +272,8 @@ async def test_instance_reports_only_as_itself(connect: Callable) -> None:
         await message.ack()
 
 
-async def test_instance_cannot_read_another_instances_replies(connect: Callable) -> None:
-    service = await connect(auth.SERVICE)
-    seen: list[str] = []
-    await start_responder(service, seen)
-    alpha = await connect("alpha")
-    beta = await connect("beta")
+async def test_instance_cannot_read_another_instances_replies(parties: Parties) -> None:
+    alpha, beta = parties.alpha, parties.beta
     stolen: list[str] = []
 
     async def steal(msg: nats.aio.msg.Msg) -> None:
@@ -279,12 +291,8 @@ async def test_instance_cannot_read_another_instances_replies(connect: Callable)
     assert await alpha.violated("publish", reply.subject)
 
 
-async def test_instance_cannot_listen_on_requests_or_answer_as_the_service(connect: Callable) -> None:
-    service = await connect(auth.SERVICE)
-    seen: list[str] = []
-    await start_responder(service, seen)
-    alpha = await connect("alpha")
-    beta = await connect("beta")
+async def test_instance_cannot_listen_on_requests_or_answer_as_the_service(parties: Parties) -> None:
+    alpha, beta = parties.alpha, parties.beta
     hijacked: list[str] = []
 
     async def answer(msg: nats.aio.msg.Msg) -> None:
@@ -301,7 +309,7 @@ async def test_instance_cannot_listen_on_requests_or_answer_as_the_service(conne
         reply = await beta.nc.request("centralcloud.packages.get", b"{}", timeout=2)
         assert json.loads(reply.data) == {"answered": "centralcloud.packages.get"}
     assert hijacked == []
-    assert len(seen) == 20
+    assert len(parties.seen) == 20
 
 
 async def test_instance_reads_only_its_own_alerts_through_its_own_consumer(connect: Callable, server: Server) -> None:
