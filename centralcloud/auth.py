@@ -38,12 +38,14 @@ import pathlib
 import re
 import secrets
 import shutil
+import signal
 import ssl
 import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 import nkeys
+import psutil
 
 from centralcloud import errors
 
@@ -63,6 +65,8 @@ INVALIDATE_SUBJECT = "centralcloud.cache.invalidate"
 
 USERS_FILE = "nats-users.conf"
 """The generated file the server configuration includes (never committed: it lists the deployment's keys)."""
+EMBEDDED_PID_FILE = "nats-server.pid"
+"""Written by the embedded nats-server that uses an auth directory."""
 CONNECTION_FILE = "connection.json"
 SEED_FILE = "user.nk"
 INSTANCES_DIR = "instances"
@@ -412,6 +416,8 @@ def embedded_config(*, auth_dir: pathlib.Path, store_dir: pathlib.Path, server_n
             "# Written by `centralcloud serve` for its embedded nats-server with authentication.",
             f"server_name: {json.dumps(server_name)}",
             f"jetstream {{ store_dir: {json.dumps(str(pathlib.Path(store_dir).resolve()))} }}",
+            # `instance add` finds the running server here and tells it to reload the users.
+            f"pid_file: {json.dumps(str(auth_dir / EMBEDDED_PID_FILE))}",
             f'include "{USERS_FILE}"',
             "",
         ]
@@ -419,6 +425,20 @@ def embedded_config(*, auth_dir: pathlib.Path, store_dir: pathlib.Path, server_n
     path = auth_dir / "embedded-nats.conf"
     _write_atomic(path, text, mode=0o600)
     return path
+
+
+def reload_embedded(auth_dir: pathlib.Path) -> int | None:
+    """Make a running embedded nats-server re-read the users file (SIGHUP); its pid, or None if none runs."""
+    try:
+        pid = int((pathlib.Path(auth_dir) / EMBEDDED_PID_FILE).read_text().strip())
+        process = psutil.Process(pid)
+        # A stale pid file may name an unrelated process by now.
+        if "nats-server" not in process.name():
+            return None
+        process.send_signal(signal.SIGHUP)
+    except (OSError, ValueError, psutil.Error):
+        return None
+    return pid
 
 
 def tls_context(
@@ -561,6 +581,10 @@ def run_command(args: argparse.Namespace, *, auth_dir: pathlib.Path) -> int:
 
 
 def _print_reload_hint(auth_dir: pathlib.Path) -> None:
+    pid = reload_embedded(auth_dir)
+    if pid is not None:
+        print(f"the embedded nats-server (pid {pid}) reloaded {auth_dir / USERS_FILE}")
+        return
     print(
         f"{auth_dir / USERS_FILE} updated; make running servers read it: "
         "`nats-server --signal reload` (or `docker compose kill -s HUP nats-1 nats-2 nats-3`)"

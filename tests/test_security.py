@@ -27,7 +27,7 @@ from nats import errors as nats_errors
 from nats import micro
 from nats.js import api as js_api
 
-from centralcloud import auth, cli, embedded
+from centralcloud import app, auth, cli, config, embedded
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -35,8 +35,9 @@ NODE_CONFIGS = ["nats.conf", "cluster/node-1.conf", "cluster/node-2.conf", "clus
 
 
 def make_deploy_copy(target: pathlib.Path, *instances: str) -> pathlib.Path:
-    """deploy/ copied to `target`, with credentials for `instances` made by the CLI."""
+    """deploy/ copied to `target` (beside the top-level nats.conf), with credentials for `instances` made by the CLI."""
     shutil.copytree(DEPLOY, target, ignore=shutil.ignore_patterns("auth"))
+    shutil.copy(ROOT / "nats.conf", target.parent / "nats.conf")
     for instance_id in instances:
         assert cli.main(["instance", "add", instance_id, "--auth-dir", str(target / "auth")]) == 0
     if not instances:
@@ -101,7 +102,7 @@ def stop_server(server: Server) -> None:
 
 
 @pytest.fixture
-async def server(tmp_path: pathlib.Path) -> AsyncIterator[Server]:
+async def secure_server(tmp_path: pathlib.Path) -> AsyncIterator[Server]:
     running = await start_server(make_deploy_copy(tmp_path / "deploy", "alpha", "beta"))
     try:
         yield running
@@ -128,7 +129,7 @@ class Client:
 
 
 @pytest.fixture
-async def connect(server: Server) -> AsyncIterator[Callable]:
+async def connect(secure_server: Server) -> AsyncIterator[Callable]:
     clients: list[nats.aio.client.Client] = []
 
     async def open_as(name: str, **extra: object) -> Client:
@@ -137,8 +138,8 @@ async def connect(server: Server) -> AsyncIterator[Callable]:
         async def on_error(err: Exception) -> None:
             violations.append(str(err).lower())
 
-        options = auth.connect_options(credentials=server.credentials(name)) | extra
-        nc = await nats.connect(server.url, error_cb=on_error, allow_reconnect=False, **options)
+        options = auth.connect_options(credentials=secure_server.credentials(name)) | extra
+        nc = await nats.connect(secure_server.url, error_cb=on_error, allow_reconnect=False, **options)
         clients.append(nc)
         return Client(nc, violations)
 
@@ -189,11 +190,12 @@ async def create_streams(client: Client) -> None:
 
 def test_every_shipped_node_configuration_passes_nats_server_check(tmp_path: pathlib.Path) -> None:
     deploy = make_deploy_copy(tmp_path / "deploy", "alpha")
-    for name in NODE_CONFIGS:
+    # The top-level nats.conf is kept for existing users and includes deploy/nats.conf.
+    for path in [deploy.parent / "nats.conf", *(deploy / name for name in NODE_CONFIGS)]:
         result = subprocess.run(
-            [embedded.nats_server_binary(), "-t", "-c", str(deploy / name)], capture_output=True, text=True
+            [embedded.nats_server_binary(), "-t", "-c", str(path)], capture_output=True, text=True, timeout=10
         )
-        assert result.returncode == 0, (name, result.stdout, result.stderr)
+        assert result.returncode == 0, (path, result.stdout, result.stderr)
 
 
 def test_shipped_configuration_does_not_start_without_generated_users(tmp_path: pathlib.Path) -> None:
@@ -225,8 +227,8 @@ def test_compose_runs_three_secure_nodes_without_publishing_monitoring() -> None
     assert top["include"] == ["deploy/compose.yaml"]
 
 
-async def test_no_credentials_no_connection(server: Server) -> None:
-    assert "authorization" in str(await refused_connection(server.url)).lower()
+async def test_no_credentials_no_connection(secure_server: Server) -> None:
+    assert "authorization" in str(await refused_connection(secure_server.url)).lower()
 
 
 async def test_instance_cannot_start_a_sync_or_invalidate_caches(parties: Parties) -> None:
@@ -312,7 +314,7 @@ async def test_instance_cannot_listen_on_requests_or_answer_as_the_service(parti
     assert len(parties.seen) == 20
 
 
-async def test_instance_reads_only_its_own_alerts_through_its_own_consumer(connect: Callable, server: Server) -> None:
+async def test_instance_reads_only_its_own_alerts_through_its_own_consumer(connect: Callable, secure_server: Server) -> None:
     service = await connect(auth.SERVICE)
     await create_streams(service)
     service_js = service.nc.jetstream()
@@ -346,7 +348,7 @@ async def test_instance_reads_only_its_own_alerts_through_its_own_consumer(conne
     assert await alpha.violated("publish", f"$JS.API.CONSUMER.INFO.{auth.ALERT_STREAM}.beta")
 
     # Its own consumer, the way connection.json describes it.
-    settings = auth.connection_settings(server.credentials("alpha"))
+    settings = auth.connection_settings(secure_server.credentials("alpha"))
     await js.add_consumer(
         settings["alert_stream"],
         config=js_api.ConsumerConfig(
@@ -524,3 +526,53 @@ async def test_embedded_server_with_roles(tmp_path: pathlib.Path) -> None:
             await nc.close()
     finally:
         await server.stop()
+
+
+async def test_serve_secure_embedded_nats_uses_the_roles(
+    database_url: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = embedded.free_port()
+    settings = config.load(
+        env={}, database_url=database_url, data_dir=tmp_path / "data", embedded_nats=True, nats_secure=True,
+        nats_url=f"nats://127.0.0.1:{port}", sync_enabled=False,
+        # No registry is asked in this test; local endpoints keep discovery from looking for npm or pip.
+        npm_url="http://127.0.0.1:9/", pypi_url="http://127.0.0.1:9/",
+    )
+    stop, ready = asyncio.Event(), asyncio.Event()
+    serving = asyncio.create_task(app.run(settings, stop=stop, ready=ready))
+    try:
+        await asyncio.wait_for(asyncio.wait({serving, asyncio.ensure_future(ready.wait())},
+                                            return_when=asyncio.FIRST_COMPLETED), 60)
+        assert ready.is_set(), serving.exception() if serving.done() else "not ready"
+        url = f"nats://127.0.0.1:{port}"
+        assert "authorization" in str(await refused_connection(url)).lower()
+
+        # The documented step for a new instance; the running embedded server reloads its users.
+        auth_dir = tmp_path / "data" / "auth"
+        assert cli.main(["instance", "add", "laptop", "--auth-dir", str(auth_dir)]) == 0
+        assert "reloaded" in capsys.readouterr().out
+        credentials = auth_dir / "instances" / "laptop"
+        for _ in range(100):
+            with contextlib.suppress(Exception):
+                nc = await nats.connect(url, allow_reconnect=False, **auth.connect_options(credentials=credentials))
+                break
+            await asyncio.sleep(0.05)
+        try:
+            reply = await nc.request("centralcloud.packages.search", b'{"query": "left-pad"}', timeout=5)
+            assert not reply.headers, reply.headers  # no error header: the service answered the instance
+            assert json.loads(reply.data) == {"query": "left-pad", "hits": []}
+        finally:
+            await nc.close()
+
+        # The CLI connects with the same credentials from the environment; ops may not search.
+        monkeypatch.setenv("CENTRALCLOUD_NATS_URL", url)
+        monkeypatch.setenv("CENTRALCLOUD_NATS_CREDENTIALS", str(credentials))
+        code = await asyncio.to_thread(cli.main, ["sync", "status", "--json", "--timeout", "5"])
+        assert code != 0  # an instance may not ask sync.*
+        monkeypatch.setenv("CENTRALCLOUD_NATS_CREDENTIALS", str(auth_dir / "ops"))
+        code = await asyncio.to_thread(cli.main, ["sync", "status", "--json", "--timeout", "5"])
+        assert code == 0
+        assert "runs" in json.loads(capsys.readouterr().out)
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, 30)
