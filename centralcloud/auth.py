@@ -324,7 +324,8 @@ def create_user(
         "inbox_prefix": inbox_prefix(name),
     }
     if url:
-        settings["url"] = url
+        # A comma-separated list names several cluster nodes; nats-py takes the list as `servers`.
+        settings["servers"] = [part.strip() for part in url.split(",") if part.strip()]
     if tls_ca:
         settings["tls_ca"] = str(pathlib.Path(tls_ca).resolve())
     if role == INSTANCE:
@@ -540,7 +541,7 @@ def add_subcommands(commands: Any) -> None:
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--auth-dir", help="where credentials and nats-users.conf go (also CENTRALCLOUD_AUTH_DIR)")
-    parser.add_argument("--url", help="NATS URL written into the connection settings")
+    parser.add_argument("--url", help="NATS URL(s) written into the connection settings, comma-separated for a cluster")
     parser.add_argument("--tls-ca", help="CA certificate clients should trust, written into the connection settings")
 
 
@@ -587,5 +588,5 @@ def _print_reload_hint(auth_dir: pathlib.Path) -> None:
         return
     print(
         f"{auth_dir / USERS_FILE} updated; make running servers read it: "
-        "`nats-server --signal reload` (or `docker compose kill -s HUP nats-1 nats-2 nats-3`)"
+        "`nats-server --signal reload` (or `docker compose kill -s SIGHUP nats-1 nats-2 nats-3`)"
     )

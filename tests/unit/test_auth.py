@@ -55,7 +55,7 @@ def test_service_replies_through_allow_responses_and_ops_reads_jetstream_only() 
 
 
 def test_add_instance_writes_private_credentials_and_the_users_file(tmp_path: pathlib.Path) -> None:
-    user = auth.add_instance(tmp_path, "alpha", url="nats://example.invalid:4222")
+    user = auth.add_instance(tmp_path, "alpha", url="nats://example.invalid:4222, nats://example.invalid:4223")
     assert user.directory == tmp_path / "instances" / "alpha"
     seed = (user.directory / auth.SEED_FILE).read_text().strip()
     assert nkeys.from_seed(bytearray(seed.encode())).public_key.decode() == user.public_key
@@ -65,7 +65,7 @@ def test_add_instance_writes_private_credentials_and_the_users_file(tmp_path: pa
     assert settings["inbox_prefix"] == "_INBOX_instance-alpha"
     assert settings["report_subject"] == "centralcloud.patterns.report.alpha"
     assert settings["alert_consumer"] == "alpha"
-    assert settings["url"] == "nats://example.invalid:4222"
+    assert settings["servers"] == ["nats://example.invalid:4222", "nats://example.invalid:4223"]
     users = (tmp_path / auth.USERS_FILE).read_text()
     assert seed not in users  # the server gets public keys only
     names = {u.name for u in auth.read_users(tmp_path)}
@@ -152,3 +152,10 @@ def test_cli_instance_add_and_list(tmp_path: pathlib.Path, capsys: pytest.Captur
     assert [line.split("\t")[0] for line in listed] == ["service", "ops", "monitoring", "instance-alpha"]
     assert cli.main(["instance", "remove", "alpha", "--auth-dir", str(tmp_path)]) == 0
     assert not (tmp_path / "instances" / "alpha").exists()
+
+
+def test_serve_secure_flag_reaches_the_settings() -> None:
+    assert cli.parser().parse_args(["serve", "--secure"]).nats_secure is True
+    assert cli.parser().parse_args(["serve"]).nats_secure is None
+    assert config.load(env={"CENTRALCLOUD_NATS_SECURE": "true"}).nats_secure is True
+    assert config.load(env={}).nats_secure is False
