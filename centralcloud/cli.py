@@ -299,7 +299,8 @@ def answer(
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     overrides: dict[str, Any] = {"nats_url": args.nats_url}
-    for name in ("embedded", "database_url", "data_dir", "nats_secure"):  # serve, migrate and `advisories import` take these
+    # serve, migrate and `advisories import` take these (`--secure` only serve)
+    for name in ("embedded", "database_url", "data_dir", "nats_secure"):
         overrides[name] = getattr(args, name, None)
     try:
         settings = config.load(config_file=args.config, **overrides)
