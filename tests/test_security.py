@@ -573,6 +573,21 @@ async def test_serve_secure_embedded_nats_uses_the_roles(
         code = await asyncio.to_thread(cli.main, ["sync", "status", "--json", "--timeout", "5"])
         assert code == 0
         assert "runs" in json.loads(capsys.readouterr().out)
+
+        # Removing the instance revokes its key once the server has reloaded; others keep theirs.
+        kept_seed = tmp_path / "laptop.nk"
+        shutil.copy(credentials / auth.SEED_FILE, kept_seed)
+        assert cli.main(["instance", "remove", "laptop", "--auth-dir", str(auth_dir)]) == 0
+        assert "reloaded" in capsys.readouterr().out
+        refusal = None
+        for _ in range(100):
+            with contextlib.suppress(AssertionError):  # connected: the reload has not happened yet
+                refusal = await refused_connection(url, nkeys_seed=str(kept_seed))
+                break
+            await asyncio.sleep(0.05)
+        assert "authorization" in str(refusal).lower()
+        ops = await nats.connect(url, allow_reconnect=False, **auth.connect_options(credentials=auth_dir / "ops"))
+        await ops.close()
     finally:
         stop.set()
         await asyncio.wait_for(serving, 30)
