@@ -9,7 +9,7 @@ import stat
 import nkeys
 import pytest
 
-from centralcloud import auth, cli, config, errors
+from centralcloud import auth, cli, config, errors, service, sync
 
 
 @pytest.mark.parametrize("instance_id", ["alpha", "A_1-b", "x" * 64, "-", "0"])
@@ -159,3 +159,45 @@ def test_serve_secure_flag_reaches_the_settings() -> None:
     assert cli.parser().parse_args(["serve"]).nats_secure is None
     assert config.load(env={"CENTRALCLOUD_NATS_SECURE": "true"}).nats_secure is True
     assert config.load(env={}).nats_secure is False
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` is one token, a final `>` one or more."""
+    wanted, tokens = pattern.split("."), subject.split(".")
+    for index, token in enumerate(wanted):
+        if token == ">":
+            return len(tokens) > index
+        if index >= len(tokens) or token not in ("*", tokens[index]):
+            return False
+    return len(tokens) == len(wanted)
+
+
+def may_publish(role: str, subject: str, instance_id: str | None = None) -> bool:
+    allowed = auth.permissions(role=role, instance_id=instance_id)["publish"]["allow"]
+    return any(subject_matches(pattern, subject) for pattern in allowed)
+
+
+def test_every_service_endpoint_has_its_askers() -> None:
+    # A new endpoint must be placed in a role on purpose: this fails until it is.
+    subjects = service.Handlers(the_catalog=None).table()
+    for subject in subjects:
+        if subject.startswith("centralcloud.sync."):
+            assert may_publish(auth.OPS, subject) and not may_publish(auth.INSTANCE, subject, "alpha")
+        else:
+            assert may_publish(auth.INSTANCE, subject, "alpha") and not may_publish(auth.OPS, subject), subject
+        listens = auth.permissions(role=auth.SERVICE)["subscribe"]["allow"]
+        assert any(subject_matches(pattern, subject) for pattern in listens)
+
+
+def test_the_invalidation_subject_is_the_one_the_sync_publishes() -> None:
+    assert auth.INVALIDATE_SUBJECT == sync.INVALIDATE_SUBJECT
+    assert may_publish(auth.SERVICE, sync.INVALIDATE_SUBJECT)
+    assert not may_publish(auth.INSTANCE, sync.INVALIDATE_SUBJECT, "alpha")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "subject", "matches"),
+    [("a.*", "a.b", True), ("a.*", "a.b.c", False), ("a.>", "a.b.c", True), ("a.>", "a", False), ("a.b", "a.b", True)],
+)
+def test_subject_matching_helper(pattern: str, subject: str, matches: bool) -> None:
+    assert subject_matches(pattern, subject) is matches
