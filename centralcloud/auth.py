@@ -30,6 +30,8 @@ tooling without the service's dependencies.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import dataclasses
 import ipaddress
 import json
@@ -521,6 +523,56 @@ def connection_settings(directory: pathlib.Path) -> Mapping[str, Any]:
     if settings is None:
         raise errors.ConfigError(f"no {CONNECTION_FILE} in {directory}")
     return settings
+
+
+class PermissionDenied(errors.ConfigError):
+    """The server refused a publish or subscription for these credentials."""
+
+    kind = "permission_denied"
+
+
+class PermissionWatch:
+    """Turns the server's asynchronous permission errors into a prompt failure of the request that caused them.
+
+    NATS reports a refused publish with an error on the connection, not on the
+    request, which would otherwise just wait out its timeout. Pass `on_error` as
+    nats-py's `error_cb` and ask through `request`."""
+
+    def __init__(self) -> None:
+        self._denied: asyncio.Future[str] | None = None
+
+    async def on_error(self, err: Exception) -> None:
+        if "permissions violation" in str(err).lower():
+            denied = self._future()
+            if not denied.done():
+                denied.set_result(str(err).removeprefix("nats: "))
+
+    async def request(self, client: Any, subject: str, payload: bytes, *, timeout: float) -> Any:
+        denied = self._future()
+        asking = asyncio.ensure_future(client.request(subject, payload, timeout=timeout))
+        await asyncio.wait({asking, denied}, return_when=asyncio.FIRST_COMPLETED)
+        if not asking.done():
+            asking.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asking
+            raise PermissionDenied(
+                f"these NATS credentials may not ask {subject} ({denied.result()}): instances ask "
+                "centralcloud.packages.*, ops run centralcloud.sync.* (docs/security.md)",
+                subject=subject,
+            )
+        return asking.result()
+
+    def _future(self) -> asyncio.Future[str]:
+        if self._denied is None:
+            self._denied = asyncio.get_running_loop().create_future()
+        return self._denied
+
+
+def connect_hint(err: BaseException) -> str:
+    """A hint for a refused connection: what to set when the server wants credentials."""
+    if "authorization violation" in str(err).lower():
+        return " The server wants credentials: set CENTRALCLOUD_NATS_CREDENTIALS (docs/security.md)."
+    return ""
 
 
 # --- command line -------------------------------------------------------------------------------

@@ -108,25 +108,31 @@ class RemoteError(Exception):
 
 
 async def ask(settings: config.Settings, subject: str, payload: dict[str, Any], *, timeout: float) -> dict[str, Any]:
-    import nats
+    import nats.aio.client
     from nats import errors as nats_errors
 
+    watch = auth.PermissionWatch()
+    client = nats.aio.client.Client()
     try:
-        client = await nats.connect(
+        await client.connect(
             settings.nats_url, connect_timeout=5, max_reconnect_attempts=0, allow_reconnect=False,
-            **auth.settings_connect_options(settings),
+            error_cb=watch.on_error, **auth.settings_connect_options(settings),
         )
     except Exception as err:
+        # A refused client (bad credentials) still holds its socket until closed.
+        await client.close()
         raise errors.ConfigError(
             f"cannot reach NATS at {settings.nats_url} ({err}); is `centralcloud serve` running? "
-            "Set --nats-url or CENTRALCLOUD_NATS_URL to point elsewhere"
+            "Set --nats-url or CENTRALCLOUD_NATS_URL to point elsewhere." + auth.connect_hint(err)
         ) from err
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     try:
         while True:
             try:
-                reply = await client.request(subject, json.dumps(payload).encode(), timeout=max(deadline - loop.time(), 0.1))
+                reply = await watch.request(
+                    client, subject, json.dumps(payload).encode(), timeout=max(deadline - loop.time(), 0.1)
+                )
             except nats_errors.NoRespondersError:
                 raise errors.ConfigError(
                     f"no CentralCloud service answers on {settings.nats_url}; start `centralcloud serve`"
