@@ -21,6 +21,7 @@ import subprocess
 from collections.abc import AsyncIterator, Callable
 
 import nats
+import nats.js.errors
 import pytest
 import yaml
 from nats import errors as nats_errors
@@ -57,11 +58,13 @@ class Server:
         return self.deploy / "auth" / auth.INSTANCES_DIR / name
 
 
-async def start_server(deploy: pathlib.Path, *, config: str = "nats.conf") -> Server:
+async def start_server(deploy: pathlib.Path, *, config: str = "nats.conf", rewrite: bool = True) -> Server:
     conf = deploy / config
-    conf.write_text(conf.read_text().replace("/data/jetstream", str(deploy / "jetstream")))
+    if rewrite:
+        conf.write_text(conf.read_text().replace("/data/jetstream", str(deploy / "jetstream")))
     port = embedded.free_port()
-    log = (deploy / "nats-server.log").open("ab")
+    log_file = deploy / f"{conf.stem}.log"
+    log = log_file.open("ab")
     process = subprocess.Popen(
         [embedded.nats_server_binary(), "-c", str(conf), "-a", "127.0.0.1", "-p", str(port),
          "-m", str(embedded.free_port())],
@@ -69,7 +72,7 @@ async def start_server(deploy: pathlib.Path, *, config: str = "nats.conf") -> Se
     )
     log.close()
     for _ in range(200):
-        assert process.poll() is None, (deploy / "nats-server.log").read_text()
+        assert process.poll() is None, log_file.read_text()
         with contextlib.suppress(OSError):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.close()
@@ -616,3 +619,47 @@ async def test_cli_says_promptly_when_credentials_do_not_allow_a_request(
     message = capsys.readouterr().err
     # The hint needs the server's -ERR, which a client loses when the close wins the race.
     assert "set CENTRALCLOUD_NATS_CREDENTIALS" in message or "connection lost" in message.lower(), message
+
+
+async def test_shipped_cluster_nodes_form_a_cluster_with_the_roles(tmp_path: pathlib.Path) -> None:
+    deploy = make_deploy_copy(tmp_path / "deploy", "alpha")
+    # The node files as shipped, with the compose host names and ports moved to loopback.
+    route_ports = {f"nats-{n}": embedded.free_port() for n in (1, 2, 3)}
+    servers = []
+    try:
+        for n in (1, 2, 3):
+            conf = deploy / "cluster" / f"node-{n}.conf"
+            text = conf.read_text().replace("/data/jetstream", str(deploy / f"jetstream-{n}"))
+            text = text.replace("listen: 0.0.0.0:6222", f"listen: 127.0.0.1:{route_ports[f'nats-{n}']}")
+            for host, port in route_ports.items():
+                text = text.replace(f"nats-route://{host}:6222", f"nats-route://127.0.0.1:{port}")
+            assert "6222" not in text
+            conf.write_text(text)
+            servers.append(await start_server(deploy, config=f"cluster/node-{n}.conf", rewrite=False))
+
+        async def as_user(name: str, node: int) -> nats.aio.client.Client:
+            server = servers[node]
+            return await nats.connect(server.url, allow_reconnect=False, **auth.connect_options(
+                credentials=server.credentials(name)))
+
+        service = await as_user(auth.SERVICE, 0)
+        alpha = await as_user("alpha", 2)
+        try:
+            js = service.jetstream(timeout=2)
+            for _ in range(100):  # until the nodes have elected a JetStream meta leader
+                try:
+                    await js.add_stream(name=auth.REPORT_STREAM, subjects=[f"{auth.REPORT_PREFIX}.>"], num_replicas=3)
+                    break
+                except (nats_errors.TimeoutError, nats_errors.NoRespondersError, nats.js.errors.APIError):
+                    await asyncio.sleep(0.2)
+            info = await js.stream_info(auth.REPORT_STREAM)
+            assert info.config.num_replicas == 3
+            assert info.cluster is not None and len(info.cluster.replicas or []) == 2
+            ack = await alpha.jetstream(timeout=5).publish(auth.report_subject("alpha"), b"{}")
+            assert ack.stream == auth.REPORT_STREAM
+        finally:
+            await alpha.close()
+            await service.close()
+    finally:
+        for server in servers:
+            stop_server(server)
