@@ -21,7 +21,8 @@ from nats.micro import request as micro_request
 import replay
 from centralcloud.edge import endpoint, handlers
 from centralcloud.facts import advisories, cache, catalog
-from centralcloud.runtime import app, config
+from centralcloud.runtime import config
+from centralcloud.runtime import database as local
 from centralcloud.store import advisories as store_advisories
 from centralcloud.store import db
 from centralcloud.sources import cargo, github, hex as hexpm, http, limits, npm, npm_audit, osv, pypi
@@ -263,7 +264,7 @@ async def test_import_an_osv_export_directory(database_url: str, tmp_path: pathl
         (export / path.name).write_bytes(path.read_bytes())
     (export / "broken.json").write_text("{not json")
     settings = config.load(env={}, database_url=database_url)
-    report = await app.import_advisories(settings, str(export))
+    report = await local.import_advisories(settings, str(export))
     assert report.read == 6 and report.skipped == 1
     database = await db.Database.connect(database_url)
     try:

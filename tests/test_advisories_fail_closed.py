@@ -13,7 +13,8 @@ import pytest
 import replay
 from centralcloud.core import names
 from centralcloud.facts import cache, catalog
-from centralcloud.runtime import app, config
+from centralcloud.runtime import config
+from centralcloud.runtime import database as local
 from centralcloud.sources import http, npm, osv, pypi
 from centralcloud.store import db
 from replay import Reply, ReplayServer
@@ -104,7 +105,7 @@ async def test_imports_count_only_where_configured_and_covering(
     pysec = replay.FIXTURES / "osv" / "PYSEC-2023-225.json"
     (export / pysec.name).write_bytes(pysec.read_bytes())
     modified = dt.datetime.fromisoformat(json.loads(pysec.read_text())["modified"].replace("Z", "+00:00"))
-    await app.import_advisories(config.load(env={}, database_url=database_url), str(export))
+    await local.import_advisories(config.load(env={}, database_url=database_url), str(export))
 
     # Without the setting, an import does not stand in for a source.
     plain = await make_catalog(database, server, session)

@@ -249,16 +249,6 @@ async def test_nats_orphan_of_a_killed_process_is_replaced(tmp_path: pathlib.Pat
     assert not (tmp_path / "nats" / "nats-server.owner.json").exists()
 
 
-def test_deployment_nats_conf_is_valid() -> None:
-    result = subprocess.run(
-        [embedded_nats.nats_server_binary(), "-c", str(ROOT / "nats.conf"), "-t"],
-        capture_output=True,
-        text=True,
-        timeout=10,
-    )
-    assert result.returncode == 0, result.stderr
-
-
 def test_free_port_is_a_port_nothing_listens_on() -> None:
     started = time.monotonic()
     port = processes.free_port()

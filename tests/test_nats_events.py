@@ -7,17 +7,18 @@ import logging
 
 import pytest
 
-from centralcloud.runtime import app, embedded_nats, processes
+from centralcloud.runtime import embedded_nats, processes
+from centralcloud.runtime import nats_options as nats_connection
 
 
 async def test_disconnect_and_reconnect_are_logged_once_each(caplog: pytest.LogCaptureFixture) -> None:
     port = processes.free_port()
     server = embedded_nats.EmbeddedNats(host="127.0.0.1", port=port, data_dir=None)
     url = await server.start()
-    events = app.ConnectionEvents()
-    client = await app.connect_nats(url, events=events)
+    events = nats_connection.ConnectionEvents()
+    client = await nats_connection.connect_nats(url, events=events)
     try:
-        with caplog.at_level(logging.INFO, logger="centralcloud.runtime.app"):
+        with caplog.at_level(logging.INFO, logger="centralcloud.runtime.nats_options"):
             await server.stop()
             for _ in range(100):
                 if not events.connected():

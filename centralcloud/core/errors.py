@@ -46,6 +46,13 @@ class PayloadTooLarge(BadRequest):
     kind = "payload_too_large"
 
 
+class Forbidden(CentralCloudError):
+    """The caller may not ask this (an instance asking about another instance)."""
+
+    status = 403
+    kind = "forbidden"
+
+
 class NotFound(CentralCloudError):
     """The package (or version) does not exist at its registry."""
 

@@ -52,6 +52,13 @@ def caller() -> str:
     return _CALLER.get()
 
 
+def caller_instance() -> str | None:
+    """The instance id of the caller when its inbox names an instance user, else None."""
+    user = caller().removeprefix("user:") if caller().startswith("user:") else ""
+    prefix = subjects.INSTANCE_USER.partition("{")[0]
+    return user.removeprefix(prefix) if user.startswith(prefix) else None
+
+
 def identify(msg: Msg) -> str:
     """The caller: the user its inbox prefix names, else its declared client id, else "anonymous"."""
     reply = msg.reply or ""

@@ -175,6 +175,10 @@ class Handlers:
 
     async def patterns_instance(self, data: bytes) -> bytes:
         request = decode(data, subjects.PATTERNS_INSTANCE.request)
+        asker = endpoint.caller_instance()
+        # An instance sees its own reports only; NATS permissions cannot read a payload, so this is checked here.
+        if asker is not None and asker != request.instance:
+            raise errors.Forbidden(f"instance {asker!r} may ask only about itself", instance=request.instance)
         return self._encoder.encode(await self._patterns().instance(request.instance, limit=request.limit))
 
     def table(self) -> dict[subjects.Subject, endpoint.Handler]:

@@ -27,8 +27,8 @@ from centralcloud.wire import subjects
 
 logger = logging.getLogger(__name__)
 
-REPORTS_STREAM = "CENTRALCLOUD_REPORTS"
-ALERTS_STREAM = "CENTRALCLOUD_ALERTS"
+REPORTS_STREAM = subjects.REPORTS_STREAM
+ALERTS_STREAM = subjects.ALERTS_STREAM
 REPORTS_CONSUMER = "centralcloud-reports"
 MSG_ID = "Nats-Msg-Id"
 PROJECT = "Project"

@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import importlib
 import logging
 import signal
-import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -23,75 +21,46 @@ import nats
 from centralcloud import __version__
 from centralcloud.answers import bundle
 from centralcloud.answers import service as answers_service
-from centralcloud.core import clock, ecosystems, errors
 from centralcloud.edge import endpoint, handlers, rates, streams
 from centralcloud.facts import alerts, backfill, cache, catalog, health, knowledge, name_index
-from centralcloud.jobs import downloads
 from centralcloud.jobs import runner as sync
 from centralcloud.jobs import schedule
-from centralcloud.runtime import config, embedded_nats, embedded_postgres, observe
-from centralcloud.sources import base, github, guard, http, npm_audit, npm_downloads, osv, osv_export, pypistats
-from centralcloud.store import advisories as store_advisories
-from centralcloud.store import db, migrations, search
+from centralcloud.runtime import auth, builders, config, credentials, embedded_nats, observe
+from centralcloud.runtime import database as local
+from centralcloud.runtime import nats_options as nats_connection
+from centralcloud.sources import http, npm_audit
+from centralcloud.store import migrations, search
 from centralcloud.wire import subjects
 
 logger = logging.getLogger(__name__)
 
 
-def http_policy(settings: config.Settings) -> http.HttpPolicy:
-    agent = f"centralcloud/{__version__} (+package knowledge service"
-    agent += f"; {settings.contact})" if settings.contact else ")"
-    bounds = guard.GuardPolicy(
-        max_connections=settings.source_connections, threshold=settings.source_failures_before_rest,
-        cooldown=settings.source_rest_seconds,
-    )
-    return http.HttpPolicy(timeout=settings.http_timeout, user_agent=agent, guard=bounds)
-
-
-def build_sources(settings: config.Settings, session: aiohttp.ClientSession) -> dict[str, base.Source]:
-    """One adapter per ecosystem whose endpoint is known; a missing one is logged, not fatal."""
-    policy = http_policy(settings)
-    found: dict[str, base.Source] = {}
-    for description in ecosystems.ALL:
-        module, _, name = description.adapter.partition(":")
-        adapter: type[base.Source] = getattr(importlib.import_module(f"centralcloud.sources.{module}"), name)
-        try:
-            found[description.key] = adapter.configured(settings=settings, session=session, policy=policy)
-        except errors.ConfigError as err:
-            logger.warning(
-                "%s source disabled: %s", description.key, err.message,
-                extra={"action": "configure", "ecosystem": description.key},
-            )
-    return found
-
-
-def build_github(settings: config.Settings, session: aiohttp.ClientSession) -> github.GithubSource:
-    token = settings.github_token.get_secret_value() if settings.github_token else None
-    return github.GithubSource(
-        session=session, base_url=settings.github_url or github.DEFAULT_URL, policy=http_policy(settings), token=token
-    )
-
-
-def build_osv(settings: config.Settings, session: aiohttp.ClientSession) -> osv.OsvSource:
-    return osv.OsvSource(session=session, base_url=settings.osv_url or osv.DEFAULT_URL, policy=http_policy(settings))
-
-
-def build_download_sources(settings: config.Settings, session: aiohttp.ClientSession) -> downloads.Sources:
-    policy = http_policy(settings)
-    return downloads.Sources(
-        npm=npm_downloads.NpmDownloadsSource(
-            session=session, base_url=settings.npm_downloads_url or npm_downloads.DEFAULT_URL, policy=policy
-        ),
-        pypi=pypistats.PypiStatsSource(
-            session=session, base_url=settings.pypi_downloads_url or pypistats.DEFAULT_URL, policy=policy,
-            budget=settings.pypi_downloads_budget,
-        ) if settings.pypi_downloads_enabled else None,
-    )
-
-
-def nats_host_port(url: str) -> tuple[str, int]:
-    parsed = urllib.parse.urlsplit(url)
-    return parsed.hostname or "127.0.0.1", parsed.port or 4222
+async def start_embedded_nats(
+    settings: config.Settings, stack: contextlib.AsyncExitStack
+) -> tuple[str, dict[str, Any]]:
+    """The NATS URL to serve on, and how the service connects there: the embedded nats-server
+    when there is one (with the roles of runtime/auth.py under `--secure` or when it listens
+    beyond localhost), otherwise the configured URL with the configured credentials."""
+    options = nats_connection.settings_connect_options(settings)
+    if not settings.use_embedded_nats:
+        return settings.nats_url, options
+    host, port = nats_connection.nats_host_port(settings.nats_url)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_config = None
+    # Open on loopback for a no-setup start; anyone else who can reach it meets the roles.
+    if settings.nats_secure or not credentials.is_loopback(host):
+        secure_config = credentials.embedded_config(
+            auth_dir=settings.credentials_dir, store_dir=settings.data_dir / "nats",
+            server_name=embedded_nats.NATS_SERVER_NAME,
+        )
+        options = nats_connection.settings_connect_options(
+            settings, credentials=credentials.user_directory(settings.credentials_dir, role=auth.SERVICE)
+        )
+    server = embedded_nats.EmbeddedNats(host=host, port=port, data_dir=settings.data_dir, config_file=secure_config)
+    stack.push_async_callback(server.stop)
+    url = await server.start()
+    logger.info("embedded nats-server listening on %s", url, extra={"action": "start", "secure": secure_config is not None})
+    return url, options
 
 
 async def run(
@@ -107,38 +76,31 @@ async def run(
                 loop.add_signal_handler(signum, stop.set)
                 stack.callback(loop.remove_signal_handler, signum)
 
-        database = await open_database(settings, stack)
-        nats_url = settings.nats_url
-        if settings.use_embedded_nats:
-            host, port = nats_host_port(settings.nats_url)
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            server = embedded_nats.EmbeddedNats(host=host, port=port, data_dir=settings.data_dir)
-            stack.push_async_callback(server.stop)
-            nats_url = await server.start()
-            logger.info("embedded nats-server listening on %s", nats_url, extra={"action": "start"})
+        database = await local.open_database(settings, stack)
+        nats_url, nats_options = await start_embedded_nats(settings, stack)
 
         applied = await migrations.migrate(database)
         if applied:
             logger.info("migrations applied: %s", applied, extra={"action": "migrate"})
 
-        events = ConnectionEvents()
-        client = await connect_nats(nats_url, events=events)
-        stack.push_async_callback(_close_nats, client)
+        events = nats_connection.ConnectionEvents()
+        client = await nats_connection.connect_nats(nats_url, events=events, options=nats_options)
+        stack.push_async_callback(nats_connection.close_nats, client)
 
         # No shared cap: each source bounds its own connections (a hanging one holds only its own).
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         stack.push_async_callback(session.close)
-        sources = build_sources(settings, session)
+        sources = builders.build_sources(settings, session)
 
         the_catalog = catalog.Catalog(
             database=database,
             sources=sources,
             read_cache=cache.ReadCache(ttl=settings.cache_ttl, max_size=settings.cache_size),
             request_timeout=settings.request_timeout,
-            github_source=build_github(settings, session),
-            osv_source=build_osv(settings, session),
+            github_source=builders.build_github(settings, session),
+            osv_source=builders.build_osv(settings, session),
             npm_audit_source=(
-                npm_audit.NpmAuditSource(session=session, base_url=sources["npm"].base_url, policy=http_policy(settings))
+                npm_audit.NpmAuditSource(session=session, base_url=sources["npm"].base_url, policy=builders.http_policy(settings))
                 if "npm" in sources else None
             ),
             advisories_freshness=settings.advisories_freshness_hours * 3600,
@@ -161,7 +123,7 @@ async def run(
                 not_found_for=datetime.timedelta(days=settings.not_found_days), max_unknown=settings.sync_max_unknown,
             ),
             publish=client.publish,
-            download_sources=build_download_sources(settings, session),
+            download_sources=builders.build_download_sources(settings, session),
             knowledge=the_knowledge,
             alerts=the_alerts,
         )
@@ -271,105 +233,3 @@ def watched_sources(the_catalog: catalog.Catalog) -> dict[str, http.HttpSource]:
     return found
 
 
-class ConnectionEvents:
-    """Logs each loss and each return of the NATS connection once, however often nats-py
-    reports it; also what health reports about NATS (a `health.NatsProbe`)."""
-
-    def __init__(self) -> None:
-        self.client: nats.aio.client.Client | None = None
-        self.up = True
-        self.last_error: str | None = None
-
-    def connected(self) -> bool:
-        return self.client is not None and self.client.is_connected
-
-    async def round_trip(self, timeout: float) -> None:
-        assert self.client is not None
-        await self.client.flush(timeout=timeout)
-
-    async def disconnected(self) -> None:
-        if self.up:
-            self.up = False
-            self.last_error = "disconnected"
-            logger.warning("NATS connection lost; reconnecting", extra={"action": "nats_disconnect"})
-
-    async def reconnected(self) -> None:
-        if not self.up:
-            self.up = True
-            logger.info("NATS connection back", extra={"action": "nats_reconnect"})
-
-    async def error(self, err: Exception) -> None:
-        self.last_error = f"{type(err).__name__}: {err}"
-        logger.warning("NATS: %s", err, extra={"action": "nats"})
-
-
-async def connect_nats(url: str, *, events: ConnectionEvents | None = None) -> nats.aio.client.Client:
-    events = events or ConnectionEvents()
-    try:
-        events.client = await nats.connect(
-            url, name="centralcloud", error_cb=events.error, disconnected_cb=events.disconnected,
-            reconnected_cb=events.reconnected, max_reconnect_attempts=-1, connect_timeout=5,
-            allow_reconnect=True,
-        )
-        return events.client
-    except Exception as err:
-        raise errors.ConfigError(
-            f"cannot connect to NATS at {url}: {err}; start a nats-server there or set CENTRALCLOUD_NATS_URL"
-        ) from err
-
-
-async def _close_nats(client: nats.aio.client.Client) -> None:
-    with contextlib.suppress(Exception):
-        await client.drain()
-    with contextlib.suppress(Exception):
-        await client.close()
-
-
-async def open_database(settings: config.Settings, stack: contextlib.AsyncExitStack) -> db.Database:
-    """The configured database, or embedded PostgreSQL in the data directory; closed with `stack`."""
-    database_url = settings.database_url
-    if settings.use_embedded_postgres:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        postgres = embedded_postgres.EmbeddedPostgres(data_dir=settings.data_dir)
-        stack.push_async_callback(postgres.stop)
-        database_url = await postgres.start()
-        logger.info("embedded PostgreSQL ready in %s", settings.data_dir / "postgres", extra={"action": "start"})
-    assert database_url is not None
-    database = await db.Database.connect(database_url, query_timeout=settings.database_timeout)
-    stack.push_async_callback(database.close)
-    return database
-
-
-@contextlib.asynccontextmanager
-async def local_database(settings: config.Settings, *, migrate: bool = True) -> AsyncIterator[db.Database]:
-    """The configured (or embedded) database, for commands that work without the service."""
-    async with contextlib.AsyncExitStack() as stack:
-        database = await open_database(settings, stack)
-        if migrate:
-            await migrations.migrate(database)
-        yield database
-
-
-async def migrate_only(settings: config.Settings) -> list[int]:
-    async with local_database(settings, migrate=False) as database:
-        return await migrations.migrate(database)
-
-
-async def import_advisories(settings: config.Settings, path: str) -> osv_export.ImportReport:
-    """Load an OSV export (all.zip or a directory of OSV JSON files) into the database."""
-    report = osv_export.ImportReport()
-    # Per ecosystem: the newest record's date stands for the export's date, and how many were read.
-    covered: dict[str, tuple[datetime.datetime, int]] = {}
-    async with local_database(settings) as database:
-        for advisory in osv_export.iter_export(path, report=report, source="import"):
-            await store_advisories.save(database, advisory)
-            stamp = clock.aware(advisory.modified or advisory.published)
-            for ecosystem in {affected.ecosystem for affected in advisory.affected}:
-                newest, count = covered.get(ecosystem, (None, 0))
-                if stamp is not None and (newest is None or stamp > newest):
-                    newest = stamp
-                covered[ecosystem] = (newest, count + 1)
-        for ecosystem, (newest, count) in covered.items():
-            if newest is not None:
-                await store_advisories.record_import(database, ecosystem=ecosystem, as_of=newest, records=count)
-    return report

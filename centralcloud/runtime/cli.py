@@ -14,7 +14,9 @@ from nats.micro import request as micro_request
 
 from centralcloud import __version__
 from centralcloud.core import errors
-from centralcloud.runtime import app, cli_answers, config, display, instance_cli
+from centralcloud.runtime import app, cli_answers, config, credentials, display, instance_cli
+from centralcloud.runtime import database as local
+from centralcloud.runtime import nats_options as nats_connection
 from centralcloud.wire import subjects
 
 DESCRIPTION = "CentralCloud: package knowledge over NATS."
@@ -59,6 +61,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--database-url", help="PostgreSQL DSN (also CENTRALCLOUD_DATABASE_URL); unset = embedded")
     serve.add_argument("--data-dir", help="data directory for embedded servers (also CENTRALCLOUD_DATA_DIR)")
     serve.add_argument("--json-logs", action="store_true", help="log one JSON object per line")
+    serve.add_argument("--secure", dest="nats_secure", action="store_true", default=None,
+                       help="embedded nats-server with authentication and roles even on localhost")
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--database-url", help="PostgreSQL DSN; unset = the embedded database")
@@ -98,6 +102,7 @@ def parser() -> argparse.ArgumentParser:
     health = commands.add_parser("health", help="PostgreSQL, NATS and each source: up, degraded or down")
     health.add_argument("--json", action="store_true", help="print the reply as JSON")
 
+    credentials.add_subcommands(commands)  # auth init, instance add|remove|list
     answer_commands = cli_answers.add_commands(commands)
     asking = instance_cli.add_commands(commands)  # report, patterns, alerts
     for sub in (get, search, request, advisories, sync, health, *answer_commands, *asking):
@@ -116,22 +121,31 @@ class RemoteError(Exception):
 async def ask(
     settings: config.Settings, subject: subjects.Subject, payload: dict[str, Any], *, timeout: float
 ) -> dict[str, Any]:
-    import nats
+    import nats.aio.client
     from nats import errors as nats_errors
 
+    watch = nats_connection.PermissionWatch()
+    client = nats.aio.client.Client()
     try:
-        client = await nats.connect(settings.nats_url, connect_timeout=5, max_reconnect_attempts=0, allow_reconnect=False)
+        await client.connect(
+            settings.nats_url, connect_timeout=5, max_reconnect_attempts=0, allow_reconnect=False,
+            error_cb=watch.on_error, **nats_connection.settings_connect_options(settings),
+        )
     except Exception as err:
+        # A refused client (bad credentials) still holds its socket until closed.
+        await client.close()
         raise errors.ConfigError(
             f"cannot reach NATS at {settings.nats_url} ({err}); is `centralcloud serve` running? "
-            "Set --nats-url or CENTRALCLOUD_NATS_URL to point elsewhere"
+            "Set --nats-url or CENTRALCLOUD_NATS_URL to point elsewhere." + nats_connection.connect_hint(err)
         ) from err
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     try:
         while True:
             try:
-                reply = await client.request(subject.name, json.dumps(payload).encode(), timeout=max(deadline - loop.time(), 0.1))
+                reply = await watch.request(
+                    client, subject.name, json.dumps(payload).encode(), timeout=max(deadline - loop.time(), 0.1)
+                )
             except nats_errors.NoRespondersError:
                 raise errors.ConfigError(
                     f"no CentralCloud service answers on {settings.nats_url}; start `centralcloud serve`"
@@ -195,17 +209,20 @@ def answer(
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     overrides: dict[str, Any] = {"nats_url": args.nats_url}
-    for name in ("embedded", "database_url", "data_dir"):  # serve, migrate and `advisories import` take these
+    # serve, migrate and `advisories import` take these (`--secure` only serve)
+    for name in ("embedded", "database_url", "data_dir", "nats_secure"):
         overrides[name] = getattr(args, name, None)
     try:
         settings = config.load(config_file=args.config, **overrides)
+        if args.command in ("auth", "instance"):
+            return credentials.run_command(args, auth_dir=settings.credentials_dir)
         if args.command == "serve":
             setup_logging(settings.log_level, json_logs=args.json_logs)
             asyncio.run(app.run(settings))
             return 0
         if args.command == "migrate":
             setup_logging(settings.log_level, json_logs=False)
-            applied = asyncio.run(app.migrate_only(settings))
+            applied = asyncio.run(local.migrate_only(settings))
             print(f"applied migrations: {applied}" if applied else "schema is up to date")
             return 0
         if args.command == "get":
@@ -223,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             setup_logging(settings.log_level, json_logs=False)
             if not args.name:
                 raise errors.BadRequest("usage: centralcloud advisories import PATH (an OSV all.zip or a directory of OSV JSON)")
-            report = asyncio.run(app.import_advisories(settings, args.name))
+            report = asyncio.run(local.import_advisories(settings, args.name))
             print(f"imported {report.read} advisories, skipped {report.skipped} files")
             for member, reason in report.errors[:20]:
                 print(f"  skipped {member}: {reason}")

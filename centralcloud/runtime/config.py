@@ -39,6 +39,28 @@ class Settings(pydantic.BaseModel):
     """Start embedded PostgreSQL and nats-server even when URLs are configured (CLI: --embedded)."""
     embedded_nats: bool | None = None
     """Start the embedded nats-server: None follows embedded mode, True/False forces it."""
+    nats_secure: bool = False
+    """Run the embedded nats-server with the roles of `centralcloud.auth` even on localhost (serve --secure).
+
+    It always does when it listens beyond localhost."""
+    auth_dir: pathlib.Path | None = None
+    """Where `centralcloud instance add` writes credentials and nats-users.conf; unset: `<data_dir>/auth`."""
+    nats_credentials: pathlib.Path | None = None
+    """A credentials directory from `centralcloud auth init` / `instance add` (seed, inbox prefix, CA)."""
+    nats_nkey_seed: pathlib.Path | None = None
+    """A file holding an nkey user seed to connect with."""
+    nats_user: str | None = None
+    """User name to connect with (with nats_password)."""
+    nats_password: pydantic.SecretStr | None = None
+    """Password to connect with."""
+    nats_inbox_prefix: str | None = None
+    """Inbox prefix for replies (`_INBOX_<user>` under the shipped permissions)."""
+    nats_tls_ca: pathlib.Path | None = None
+    """CA certificate that signed the NATS server's certificate; set to connect with TLS."""
+    nats_tls_cert: pathlib.Path | None = None
+    """Client certificate, for servers that verify clients."""
+    nats_tls_key: pathlib.Path | None = None
+    """Key of the client certificate."""
 
     npm_url: str | None = None
     """npm registry base URL; unset means npm's own configured registry."""
@@ -168,6 +190,10 @@ class Settings(pydantic.BaseModel):
     @property
     def use_embedded_postgres(self) -> bool:
         return self.embedded or self.database_url is None
+
+    @property
+    def credentials_dir(self) -> pathlib.Path:
+        return self.auth_dir or self.data_dir / "auth"
 
     @property
     def use_embedded_nats(self) -> bool:

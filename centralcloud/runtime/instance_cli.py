@@ -13,7 +13,8 @@ from typing import Any
 
 from centralcloud.core import errors
 from centralcloud.edge import streams
-from centralcloud.runtime import config
+from centralcloud.runtime import auth, config
+from centralcloud.runtime import nats_options as nats_connection
 from centralcloud.wire import subjects
 
 
@@ -131,8 +132,9 @@ async def read_alerts(settings: config.Settings, *, instance: str, follow: bool,
     shown = 0
     try:
         js = client.jetstream()
+        # Named after the instance: the shipped permissions let an instance create only that consumer.
         subscription = await js.pull_subscribe(
-            f"{subjects.ALERTS.name}.{instance}", stream=streams.ALERTS_STREAM,
+            f"{subjects.ALERTS.name}.{instance}", durable=auth.alert_consumer(instance), stream=streams.ALERTS_STREAM,
             config=api.ConsumerConfig(ack_policy=api.AckPolicy.NONE, deliver_policy=api.DeliverPolicy.ALL, inactive_threshold=60),
         )
         while True:
@@ -171,7 +173,10 @@ async def _connect(settings: config.Settings) -> Any:
     import nats
 
     try:
-        return await nats.connect(settings.nats_url, connect_timeout=5, max_reconnect_attempts=0, allow_reconnect=False)
+        return await nats.connect(
+            settings.nats_url, connect_timeout=5, max_reconnect_attempts=0, allow_reconnect=False,
+            **nats_connection.settings_connect_options(settings),
+        )
     except Exception as err:
         raise errors.ConfigError(
             f"cannot reach NATS at {settings.nats_url} ({err}); set --nats-url or CENTRALCLOUD_NATS_URL"

@@ -181,3 +181,11 @@ ALERTS = Event(
     name=f"{PREFIX}.alerts",
     description="The service publishes an Alert on ALERTS.<instance>; stream CENTRALCLOUD_ALERTS keeps it for the instance",
 )
+
+INSTANCE_USER = "instance-{instance}"
+"""The NATS user name of an instance: its replies come to `_INBOX_instance-<id>`, which only it may read."""
+
+REPORTS_STREAM = "CENTRALCLOUD_REPORTS"
+"""The JetStream stream keeping every report (`PATTERNS_REPORT.>`) until the service has learned it."""
+ALERTS_STREAM = "CENTRALCLOUD_ALERTS"
+"""The JetStream stream keeping every alert (`ALERTS.>`) for instances that are offline."""

@@ -7,7 +7,7 @@ import pytest
 
 from centralcloud import versions
 from centralcloud.core import ecosystems, errors, names
-from centralcloud.runtime import app, config
+from centralcloud.runtime import builders, config
 
 
 def test_keys_aliases_and_osv_names() -> None:
@@ -31,7 +31,7 @@ async def test_every_adapter_is_built_from_its_description() -> None:
         crates_url="http://127.0.0.1:9/crates", hex_url="http://127.0.0.1:9/hex",
     )
     async with aiohttp.ClientSession() as session:
-        sources = app.build_sources(settings, session)
+        sources = builders.build_sources(settings, session)
     assert list(sources) == list(ecosystems.KEYS)
     for key, source in sources.items():
         assert source.ecosystem == key

@@ -19,7 +19,7 @@ class ErrorBody(msgspec.Struct, kw_only=True):
     """What went wrong."""
 
     code: str
-    """Stable machine-readable kind: bad_request, invalid_name, unknown_ecosystem, payload_too_large, invalid_version, invalid_requirement, report_rejected (400); not_found, no_candidate (404); rate_limited (429); source_unavailable, bad_response, database_unavailable, overloaded (503); deadline_exceeded (504); database, config, internal (500). With 429 and 503, details.retry_after (seconds) says when to try again where known."""
+    """Stable machine-readable kind: bad_request, invalid_name, unknown_ecosystem, payload_too_large, invalid_version, invalid_requirement, report_rejected (400); forbidden (403); not_found, no_candidate (404); rate_limited (429); source_unavailable, bad_response, database_unavailable, overloaded (503); deadline_exceeded (504); database, config, internal (500). With 429 and 503, details.retry_after (seconds) says when to try again where known."""
     message: str
     """Human-readable explanation."""
     status: int
