@@ -69,6 +69,16 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing to send.
+
+    asyncpg's default reset sends a query on every release (unlock advisory locks, reset
+    settings), a second round trip for each one-query read. Settings here are only ever set
+    per transaction, and the only connections that take session advisory locks are those of
+    `Database.connection`, which reset themselves. Open transactions are still rolled back.
+    """
+
+
 class Executor:
     """Runs named queries on one connection or on the pool."""
 
@@ -119,7 +129,8 @@ class Database(Executor):
     async def connect(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> Database:
         try:
             pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+                dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60,
+                reset=_keep_session,
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as err:
             raise errors.DatabaseError(f"cannot connect to PostgreSQL: {err}") from err
@@ -137,7 +148,14 @@ class Database(Executor):
         """A dedicated connection without a transaction (for session-level advisory locks)."""
         with _translated():
             async with self.pool.acquire() as connection:
-                yield Executor(connection)
+                try:
+                    yield Executor(connection)
+                finally:
+                    # The pool does not reset connections (see _keep_session); this one may hold locks.
+                    try:
+                        await connection.reset()
+                    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+                        connection.terminate()  # its locks go with its session
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
