@@ -9,10 +9,12 @@ service in this process, then measures, in the same run:
   * packages.get for a package already in the cache, and
   * packages.get with the read cache off (cold: every request reads PostgreSQL),
 
-each driven by the same number of concurrent requesters over separate connections. Prints
-requests per second, p50/p99 latency, and the ratios against the baseline.
+each driven by the same number of concurrent requesters over separate connections; then the
+cold path again, served by `centralcloud serve --workers N` in processes of its own for each
+N given (1 and 2 by default). Prints requests per second, p50/p99 latency, and the ratios
+against the baseline.
 
-    python bench/bench_get.py [--requests 20000] [--concurrency 64] [--paths cached,cold]
+    python bench/bench_get.py [--requests 20000] [--concurrency 64] [--paths cached,cold] [--workers 1,2]
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import os
 import pathlib
+import signal
 import statistics
 import sys
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import aiohttp.web
@@ -141,6 +146,52 @@ async def noop_service(client: nats.NATS, reply: bytes) -> AsyncIterator[None]:
         await baseline.stop()
 
 
+@contextlib.asynccontextmanager
+async def serve_processes(
+    *, workers: int, database_url: str, nats_url: str, registry_url: str, cache_ttl: float, queue_group: str
+) -> AsyncIterator[None]:
+    """`centralcloud serve --workers N` on the bench's database and NATS, until every worker has joined."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CENTRALCLOUD_")} | {
+        "CENTRALCLOUD_DATABASE_URL": database_url,
+        "CENTRALCLOUD_NATS_URL": nats_url,
+        "CENTRALCLOUD_NPM_URL": registry_url,
+        "CENTRALCLOUD_CACHE_TTL": str(cache_ttl),
+        "CENTRALCLOUD_QUEUE_GROUP": queue_group,
+        "CENTRALCLOUD_SYNC_ENABLED": "false",
+        "CENTRALCLOUD_LOG_LEVEL": "WARNING",
+        # Nothing else is asked during the bench; unreachable so nothing waits on it.
+        "CENTRALCLOUD_OSV_URL": "http://127.0.0.1:9",
+        "CENTRALCLOUD_GITHUB_URL": "http://127.0.0.1:9",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "centralcloud", "serve", "--workers", str(workers), env=env
+    )
+    client = await nats.connect(nats_url)
+    seen: set[str] = set()
+
+    async def pong(msg: Any) -> None:
+        if msg.data:  # an empty message says nobody answers yet
+            seen.add(json.loads(msg.data)["id"])
+
+    try:
+        for _ in range(600):
+            inbox = client.new_inbox()
+            seen.clear()
+            subscription = await client.subscribe(inbox, cb=pong)
+            await client.publish("$SRV.PING.centralcloud", b"", reply=inbox)
+            await asyncio.sleep(0.2)
+            await subscription.unsubscribe()
+            if len(seen) >= workers:
+                break
+        else:
+            raise RuntimeError(f"only {len(seen)} of {workers} service processes came up")
+        yield
+    finally:
+        await client.close()
+        process.send_signal(signal.SIGTERM)
+        await process.wait()
+
+
 def ratio(label: str, figures: dict[str, float], baseline: dict[str, float]) -> None:
     print(
         f"ratio {label} / no-op: throughput {figures['rps'] / baseline['rps']:.2f}x, "
@@ -148,7 +199,7 @@ def ratio(label: str, figures: dict[str, float], baseline: dict[str, float]) -> 
     )
 
 
-async def main(requests: int, concurrency: int, max_versions: int, paths: list[str]) -> None:
+async def main(requests: int, concurrency: int, max_versions: int, paths: list[str], worker_counts: list[int]) -> None:
     async with contextlib.AsyncExitStack() as stack:
         database = await servers.database(stack)
         await database.pool.execute("TRUNCATE packages CASCADE")  # fetched afresh from the local registry
@@ -193,6 +244,18 @@ async def main(requests: int, concurrency: int, max_versions: int, paths: list[s
                     *await drive(nats_url, "centralcloud.packages.get", payload, requests=requests, concurrency=concurrency),
                 )
             ratio(f"packages.get ({path})", figures, noop_figures)
+        for count in worker_counts:
+            # Separate processes: the same service as `centralcloud serve --workers N` runs it.
+            async with serve_processes(
+                workers=count, database_url=database.dsn, nats_url=nats_url, registry_url=registry_url,
+                cache_ttl=0, queue_group="bench-workers",
+            ):
+                await drive(nats_url, "centralcloud.packages.get", payload, requests=min(500, requests), concurrency=concurrency)
+                figures = describe(
+                    f"cold, serve --workers {count}",
+                    *await drive(nats_url, "centralcloud.packages.get", payload, requests=requests, concurrency=concurrency),
+                )
+            ratio(f"cold, serve --workers {count}", figures, noop_figures)
 
 
 if __name__ == "__main__":
@@ -200,7 +263,13 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--max-versions", type=int, default=1000, help="versions per reply (the request's default: all)")
-    parser.add_argument("--paths", default="cached,cold", help="comma-separated: cached, cold")
+    parser.add_argument("--paths", default="cached,cold", help="comma-separated: cached, cold (in this process)")
+    parser.add_argument(
+        "--workers", default="1,2", help="comma-separated counts of `serve --workers N` to measure cold, or empty for none"
+    )
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.requests, arguments.concurrency, arguments.max_versions, arguments.paths.split(",")))
+    asyncio.run(main(
+        arguments.requests, arguments.concurrency, arguments.max_versions,
+        [p for p in arguments.paths.split(",") if p], [int(n) for n in arguments.workers.split(",") if n],
+    ))
     sys.exit(0)

@@ -27,7 +27,7 @@ from centralcloud.facts import cache, catalog
 from centralcloud.jobs import downloads
 from centralcloud.jobs import runner as sync
 from centralcloud.jobs import schedule
-from centralcloud.runtime import config, embedded_nats, embedded_postgres
+from centralcloud.runtime import config, embedded_nats, embedded_postgres, workers
 from centralcloud.sources import base, github, http, npm_audit, npm_downloads, osv, osv_export, pypistats
 from centralcloud.store import advisories as store_advisories
 from centralcloud.store import db, migrations, search
@@ -89,9 +89,10 @@ def nats_host_port(url: str) -> tuple[str, int]:
 
 
 async def run(
-    settings: config.Settings, *, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None
+    settings: config.Settings, *, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None,
+    json_logs: bool = False,
 ) -> None:
-    """Serve until `stop` is set (or SIGINT/SIGTERM arrives)."""
+    """Serve until `stop` is set (or SIGINT/SIGTERM arrives), with `settings.workers - 1` more processes."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     plan = schedule.Schedule(settings.sync_cron, timezone=settings.sync_timezone)  # fail before starting anything
@@ -162,6 +163,12 @@ async def run(
             client, handlers=handlers.Handlers(the_catalog, job).table(), limits=limits, queue_group=settings.queue_group
         )
         stack.push_async_callback(endpoint.stop, the_service, limits)
+        if settings.workers > 1:
+            # Stopped first on the way out: before this process's servers go.
+            others = await workers.Workers.start(
+                settings, count=settings.workers - 1, database_url=database.dsn, nats_url=nats_url, json_logs=json_logs
+            )
+            stack.push_async_callback(others.stop)
         logger.info(
             "centralcloud %s serving on %s (sources: %s)", __version__, nats_url, ", ".join(sorted(sources)) or "none",
             extra={"action": "serve"},

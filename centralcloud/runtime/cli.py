@@ -59,6 +59,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--database-url", help="PostgreSQL DSN (also CENTRALCLOUD_DATABASE_URL); unset = embedded")
     serve.add_argument("--data-dir", help="data directory for embedded servers (also CENTRALCLOUD_DATA_DIR)")
     serve.add_argument("--json-logs", action="store_true", help="log one JSON object per line")
+    serve.add_argument("--workers", type=int, help="service processes on this machine (also CENTRALCLOUD_WORKERS; default 1)")
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--database-url", help="PostgreSQL DSN; unset = the embedded database")
@@ -190,13 +191,13 @@ def answer(
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     overrides: dict[str, Any] = {"nats_url": args.nats_url}
-    for name in ("embedded", "database_url", "data_dir"):  # serve, migrate and `advisories import` take these
+    for name in ("embedded", "database_url", "data_dir", "workers"):  # serve, migrate and `advisories import` take these
         overrides[name] = getattr(args, name, None)
     try:
         settings = config.load(config_file=args.config, **overrides)
         if args.command == "serve":
             setup_logging(settings.log_level, json_logs=args.json_logs)
-            asyncio.run(app.run(settings))
+            asyncio.run(app.run(settings, json_logs=args.json_logs))
             return 0
         if args.command == "migrate":
             setup_logging(settings.log_level, json_logs=False)

@@ -121,9 +121,11 @@ class Executor:
 class Database(Executor):
     """A connection pool plus named queries."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, dsn: str) -> None:
         super().__init__(pool)
         self.pool = pool
+        self.dsn = dsn
+        """Where the pool connects (other service processes connect there too)."""
 
     @classmethod
     async def connect(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> Database:
@@ -134,7 +136,7 @@ class Database(Executor):
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as err:
             raise errors.DatabaseError(f"cannot connect to PostgreSQL: {err}") from err
-        return cls(pool)
+        return cls(pool, dsn=dsn)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
