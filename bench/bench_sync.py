@@ -2,13 +2,17 @@
 
 A registry process (separate from the service, so both get a core) serves npm packuments:
 most of realistic size (the saved express packument under other names), a few of several
-megabytes with thousands of versions. The job then runs twice over the same requested set:
+megabytes with thousands of versions. The job then runs three times over the same requested set:
 
-  * changed:   every package is new, so fetched, parsed and written;
-  * unchanged: the registry answers 304 to every conditional request.
+  * new:             every package is new, so fetched, parsed and written;
+  * unchanged:       the registry answers 304 to every conditional request;
+  * one new version: every package has published one more version (the usual change), so
+                     each is fetched and parsed again, and only what changed is written.
 
-It prints packages per second for each, and where the time goes (HTTP, JSON decoding,
-mapping, writing to PostgreSQL) as shares of the summed per-package time.
+It prints packages per second for each, the rows each wrote per package, where the time goes
+(HTTP, JSON decoding, mapping, writing to PostgreSQL) as shares of the summed per-package
+time, and at the end the bytes stored per package (database size over stored packages, and
+per table).
 
     python bench/bench_sync.py [--packages 2000] [--big 5] [--concurrency 16]
 """
@@ -52,29 +56,47 @@ def big_packument(name: str, versions: int) -> dict:
     return doc
 
 
+def with_new_version(doc: dict) -> dict:
+    """The packument after one more release: a new latest version, like the one before it."""
+    doc = copy.deepcopy(doc)
+    latest = doc["dist-tags"]["latest"]
+    number = "9999.0.0"
+    doc["versions"][number] = dict(doc["versions"][latest], version=number)
+    doc["time"][number] = "2030-01-01T00:00:00.000Z"
+    doc["dist-tags"]["latest"] = number
+    return doc
+
+
 def serve_registry(port_queue: multiprocessing.Queue, packages: int, big: int, big_versions: int) -> None:
     template = json.loads(FIXTURE.read_text())
-    bodies: dict[str, bytes] = {}
+    documents: dict[str, dict] = {}
     for i in range(packages):
         name = f"pkg-{i}"
-        if i < big:
-            doc = big_packument(name, big_versions)
-        else:
-            doc = dict(template, name=name)
-        bodies[name] = json.dumps(doc).encode()
+        documents[name] = big_packument(name, big_versions) if i < big else dict(template, name=name)
+    bodies = {name: json.dumps(doc).encode() for name, doc in documents.items()}
+    revision = 1
 
     async def handle(request: aiohttp.web.Request) -> aiohttp.web.Response:
         name = request.match_info["name"]
         body = bodies.get(name)
         if body is None:
             return aiohttp.web.Response(status=404)
-        etag = f'"{name}-v1"'
+        etag = f'"{name}-v{revision}"'
         if request.headers.get("If-None-Match") == etag:
             return aiohttp.web.Response(status=304, headers={"ETag": etag})
         return aiohttp.web.Response(body=body, content_type="application/json", headers={"ETag": etag})
 
+    async def release(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        """Every package publishes one new version."""
+        nonlocal revision
+        for name, doc in documents.items():
+            bodies[name] = json.dumps(with_new_version(doc)).encode()
+        revision += 1
+        return aiohttp.web.Response(text="ok")
+
     async def main() -> None:
         app = aiohttp.web.Application()
+        app.router.add_post("/-/release", release)
         app.router.add_get("/{name}", handle)
         runner = aiohttp.web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -162,14 +184,22 @@ async def main(packages: int, big: int, big_versions: int, concurrency: int) -> 
         if big:
             sizes += f", {big} of {len(json.dumps(big_packument('x', big_versions))) / 1e6:.1f} MB ({big_versions} versions)"
         print(f"{packages} requested npm packages: {sizes}; concurrency {concurrency}")
-        for label in ("changed", "unchanged"):
+        for label in ("new", "unchanged", "one new version"):
+            if label == "one new version":
+                async with session.post(f"{registry_url}/-/release") as response:
+                    response.raise_for_status()
             watch.seconds.clear()
+            mark = await transaction_mark(database)
             elapsed, status = await run(job)
             counts = status["counts"]["npm"]
+            written = await rows_written(database, mark)
             print(
-                f"{label:<10} {packages / elapsed:8.0f} packages/s  ({elapsed:.2f} s; updated {counts['updated']}, "
+                f"{label:<16} {packages / elapsed:8.0f} packages/s  ({elapsed:.2f} s; updated {counts['updated']}, "
                 f"unchanged {counts['unchanged']}, failed {counts['failed']})"
             )
+            print("           rows written (inserted or updated) per package: " + ", ".join(
+                f"{table} {count / packages:.1f}" for table, count in written.items() if count
+            ))
             fetch = watch.seconds.get("fetch (http + decoding + mapping)", 0.0)
             http_seconds = watch.seconds.get("http (incl. JSON decoding)", 0.0)
             decode = watch.seconds.get("json decoding", 0.0)
@@ -186,6 +216,40 @@ async def main(packages: int, big: int, big_versions: int, concurrency: int) -> 
             print("           summed per-package time: " + ", ".join(
                 f"{name} {seconds:.1f} s ({100 * seconds / total:.0f}%)" for name, seconds in stages.items()
             ))
+        await storage(database)
+
+
+TABLES = ("packages", "versions", "dependencies", "package_version_lists")
+
+
+async def transaction_mark(database) -> int:
+    """A transaction id below every row version written from now on (a fresh database: no wraparound)."""
+    return await database.pool.fetchval("SELECT pg_current_xact_id()::text::bigint")
+
+
+async def rows_written(database, since: int) -> dict[str, int]:
+    """Rows whose current version was written (inserted or updated) after `since`, per table."""
+    return {
+        table: await database.pool.fetchval(f"SELECT count(*) FROM {table} WHERE xmin::text::bigint > $1", since)
+        for table in TABLES
+        if await database.pool.fetchval("SELECT to_regclass($1) IS NOT NULL", table)
+    }
+
+
+async def storage(database) -> None:
+    """Bytes per stored package: the whole database, and each table with its indexes and TOAST."""
+    await database.pool.execute("VACUUM ANALYZE")
+    stored = await database.pool.fetchval("SELECT count(*) FROM packages")
+    size = await database.pool.fetchval("SELECT pg_database_size(current_database())")
+    print(f"storage: {size / stored:,.0f} bytes per package (database size {size / 1e6:.1f} MB / {stored} packages)")
+    rows = await database.pool.fetch(
+        "SELECT c.relname, pg_total_relation_size(c.oid) AS total, pg_relation_size(c.oid) AS heap"
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 2 DESC LIMIT 6"
+    )
+    print("           by table (with indexes and TOAST): " + ", ".join(
+        f"{row['relname']} {row['total'] / stored:,.0f}" for row in rows
+    ))
 
 
 if __name__ == "__main__":

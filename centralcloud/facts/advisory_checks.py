@@ -19,11 +19,13 @@ import dataclasses
 import datetime as dt
 import time
 
+from centralcloud import versions
 from centralcloud.core import clock, deadlines, errors, names
 from centralcloud.facts import advisories, cache
 from centralcloud.sources import npm_audit, osv
 from centralcloud.store import advisories as store_advisories
 from centralcloud.store import db
+from centralcloud.store import packages as store_packages
 from centralcloud.wire import messages
 
 
@@ -145,13 +147,20 @@ class AdvisoryChecks:
         return Coverage(checked_at=None)
 
     async def latest_counts(
-        self, ref: names.PackageRef, *, latest: str
+        self, ref: names.PackageRef, *, latest: str, stored: store_packages.StoredPackage | None = None
     ) -> tuple[int | None, int | None]:
         """(affecting, undetermined) advisories of a package's latest version for `packages.get`.
 
         None for "affecting" when nothing is known to affect it and no source answered
-        within the freshness window; both None when the version cannot be read.
+        within the freshness window; both None when the version cannot be read. `stored`,
+        read with the package, spares the advisory queries when no advisory names it.
         """
+        if stored is not None and not stored.advisories_named:
+            if not versions.scheme(ref.ecosystem).is_valid(latest):
+                return None, None
+            if not (await self.coverage(ecosystem=ref.ecosystem, checked_at=stored.advisories_checked_at)).known:
+                return None, 0
+            return 0, 0
         try:
             found, undetermined = await advisories.for_package(
                 self.database, ecosystem=ref.ecosystem, name=ref.name, version=latest

@@ -158,19 +158,20 @@ class Catalog:
         cached = await self.cache.get(key)
         if cached is not None:
             return cached
-        reply = await store.load_package(
-            self.database, ecosystem=ref.ecosystem, name=ref.name, max_versions=max_versions
+        stored = await store.read_package(
+            self.database, ecosystem=ref.ecosystem, name=ref.name, max_versions=max_versions, for_encoding=True
         )
-        if reply is None:
+        if stored is None:
             await self._fetch_on_demand(ref)
-            reply = await store.load_package(
-                self.database, ecosystem=ref.ecosystem, name=ref.name, max_versions=max_versions
+            stored = await store.read_package(
+                self.database, ecosystem=ref.ecosystem, name=ref.name, max_versions=max_versions, for_encoding=True
             )
-            if reply is None:
+            if stored is None:
                 raise errors.NotFound(f"{ref.ecosystem} package {ref.name!r} was not found", purl=ref.purl)
+        reply = stored.reply
         if reply.latest_version:
             reply.advisories_latest, reply.advisories_undetermined = await self.checks.latest_counts(
-                ref, latest=reply.latest_version
+                ref, latest=reply.latest_version, stored=stored
             )
         encoded = self._encoder.encode(reply)
         await self.cache.set(key, encoded)

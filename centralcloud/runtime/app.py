@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import pathlib
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,7 +26,7 @@ from centralcloud.edge import endpoint, handlers, rates, streams
 from centralcloud.facts import alerts, backfill, cache, catalog, health, knowledge, name_index
 from centralcloud.jobs import runner as sync
 from centralcloud.jobs import schedule
-from centralcloud.runtime import auth, builders, config, credentials, embedded_nats, observe
+from centralcloud.runtime import auth, builders, config, credentials, embedded_nats, observe, workers
 from centralcloud.runtime import database as local
 from centralcloud.runtime import nats_options as nats_connection
 from centralcloud.sources import http, npm_audit
@@ -37,36 +38,37 @@ logger = logging.getLogger(__name__)
 
 async def start_embedded_nats(
     settings: config.Settings, stack: contextlib.AsyncExitStack
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[str, dict[str, Any], pathlib.Path | None]:
     """The NATS URL to serve on, and how the service connects there: the embedded nats-server
     when there is one (with the roles of runtime/auth.py under `--secure` or when it listens
-    beyond localhost), otherwise the configured URL with the configured credentials."""
+    beyond localhost), otherwise the configured URL with the configured credentials. Third: the
+    service user's credentials when this process made them for a secure embedded server."""
     options = nats_connection.settings_connect_options(settings)
     if not settings.use_embedded_nats:
-        return settings.nats_url, options
+        return settings.nats_url, options, None
     host, port = nats_connection.nats_host_port(settings.nats_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    secure_config = None
+    secure_config = service_credentials = None
     # Open on loopback for a no-setup start; anyone else who can reach it meets the roles.
     if settings.nats_secure or not credentials.is_loopback(host):
         secure_config = credentials.embedded_config(
             auth_dir=settings.credentials_dir, store_dir=settings.data_dir / "nats",
             server_name=embedded_nats.NATS_SERVER_NAME,
         )
-        options = nats_connection.settings_connect_options(
-            settings, credentials=credentials.user_directory(settings.credentials_dir, role=auth.SERVICE)
-        )
+        service_credentials = credentials.user_directory(settings.credentials_dir, role=auth.SERVICE)
+        options = nats_connection.settings_connect_options(settings, credentials=service_credentials)
     server = embedded_nats.EmbeddedNats(host=host, port=port, data_dir=settings.data_dir, config_file=secure_config)
     stack.push_async_callback(server.stop)
     url = await server.start()
     logger.info("embedded nats-server listening on %s", url, extra={"action": "start", "secure": secure_config is not None})
-    return url, options
+    return url, options, service_credentials
 
 
 async def run(
-    settings: config.Settings, *, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None
+    settings: config.Settings, *, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None,
+    json_logs: bool = False,
 ) -> None:
-    """Serve until `stop` is set (or SIGINT/SIGTERM arrives)."""
+    """Serve until `stop` is set (or SIGINT/SIGTERM arrives), with `settings.workers - 1` more processes."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     plan = schedule.Schedule(settings.sync_cron, timezone=settings.sync_timezone)  # fail before starting anything
@@ -77,7 +79,7 @@ async def run(
                 stack.callback(loop.remove_signal_handler, signum)
 
         database = await local.open_database(settings, stack)
-        nats_url, nats_options = await start_embedded_nats(settings, stack)
+        nats_url, nats_options, service_credentials = await start_embedded_nats(settings, stack)
 
         applied = await migrations.migrate(database)
         if applied:
@@ -164,6 +166,16 @@ async def run(
                 settings.health_http, checks=checks, endpoint_stats=lambda: endpoint.stats(the_service)
             )
             stack.push_async_callback(runner.cleanup)
+        if settings.workers > 1:
+            # Stopped first on the way out: before this process's servers go. Under a secure
+            # embedded nats-server the workers connect as the service user, as this process does.
+            handed = settings if service_credentials is None else settings.model_copy(
+                update={"nats_credentials": service_credentials}
+            )
+            others = await workers.Workers.start(
+                handed, count=settings.workers - 1, database_url=database.dsn, nats_url=nats_url, json_logs=json_logs
+            )
+            stack.push_async_callback(others.stop)
         logger.info(
             "centralcloud %s serving on %s (sources: %s)", __version__, nats_url, ", ".join(sorted(sources)) or "none",
             extra={"action": "serve"},

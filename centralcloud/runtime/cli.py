@@ -63,6 +63,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--json-logs", action="store_true", help="log one JSON object per line")
     serve.add_argument("--secure", dest="nats_secure", action="store_true", default=None,
                        help="embedded nats-server with authentication and roles even on localhost")
+    serve.add_argument("--workers", type=int, help="service processes on this machine (also CENTRALCLOUD_WORKERS; default 1)")
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--database-url", help="PostgreSQL DSN; unset = the embedded database")
@@ -209,8 +210,8 @@ def answer(
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     overrides: dict[str, Any] = {"nats_url": args.nats_url}
-    # serve, migrate and `advisories import` take these (`--secure` only serve)
-    for name in ("embedded", "database_url", "data_dir", "nats_secure"):
+    # serve, migrate and `advisories import` take these (`--secure` and `--workers` only serve)
+    for name in ("embedded", "database_url", "data_dir", "nats_secure", "workers"):
         overrides[name] = getattr(args, name, None)
     try:
         settings = config.load(config_file=args.config, **overrides)
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             return credentials.run_command(args, auth_dir=settings.credentials_dir)
         if args.command == "serve":
             setup_logging(settings.log_level, json_logs=args.json_logs)
-            asyncio.run(app.run(settings))
+            asyncio.run(app.run(settings, json_logs=args.json_logs))
             return 0
         if args.command == "migrate":
             setup_logging(settings.log_level, json_logs=False)

@@ -101,6 +101,8 @@ class Settings(pydantic.BaseModel):
     """Largest accepted request body."""
     max_concurrency: int = pydantic.Field(default=64, gt=0)
     """Requests handled at once per process; more wait in NATS's pending queue."""
+    workers: int = pydantic.Field(default=1, ge=1, le=256)
+    """Service processes `serve` runs on this machine, in one queue group (CLI: --workers)."""
     queue_group: str = "centralcloud"
     """Queue group shared by replicas so each request goes to one of them."""
     cache_ttl: float = pydantic.Field(default=300.0, ge=0)

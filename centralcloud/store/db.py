@@ -95,6 +95,16 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing to send.
+
+    asyncpg's default reset sends a query on every release (unlock advisory locks, reset
+    settings), a second round trip for each one-query read. Settings here are only ever set
+    per transaction, and the only connections that take session advisory locks are those of
+    `Database.connection`, which reset themselves. Open transactions are still rolled back.
+    """
+
+
 class Executor:
     """Runs named queries on one connection or on the pool."""
 
@@ -162,9 +172,11 @@ class Executor:
 class Database(Executor):
     """A connection pool plus named queries."""
 
-    def __init__(self, pool: asyncpg.Pool, *, query_timeout: float = 2.0) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, dsn: str, query_timeout: float = 2.0) -> None:
         super().__init__(pool, query_timeout=query_timeout)
         self.pool = pool
+        self.dsn = dsn
+        """Where the pool connects (other service processes connect there too)."""
 
     @classmethod
     async def connect(
@@ -172,11 +184,12 @@ class Database(Executor):
     ) -> Database:
         try:
             pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+                dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60,
+                reset=_keep_session,
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as err:
             raise errors.DatabaseError(f"cannot connect to PostgreSQL: {err}") from err
-        return cls(pool, query_timeout=query_timeout)
+        return cls(pool, dsn=dsn, query_timeout=query_timeout)
 
     @contextlib.asynccontextmanager
     async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
@@ -206,7 +219,14 @@ class Database(Executor):
         """A dedicated connection without a transaction (for session-level advisory locks)."""
         with _translated():
             async with self._acquire() as connection:
-                yield Executor(connection, query_timeout=self.query_timeout)
+                try:
+                    yield Executor(connection, query_timeout=self.query_timeout)
+                finally:
+                    # The pool does not reset connections (see _keep_session); this one may hold locks.
+                    try:
+                        await connection.reset()
+                    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+                        connection.terminate()  # its locks go with its session
 
     async def ping(self, *, timeout: float) -> None:
         """Ask PostgreSQL for a trivial answer within `timeout` seconds (DatabaseError if not)."""

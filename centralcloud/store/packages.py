@@ -6,7 +6,9 @@ reader or a crash never sees it half-written.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -80,7 +82,25 @@ async def save_package(
         _encoder.encode(versions).decode(),
         [_encoder.encode(dependencies).decode() for dependencies in distinct],
         not durable,
+        _encoder.encode(version_list(facts.versions)),
     )
+
+
+def version_list(versions: Iterable[model.Version]) -> list[messages.VersionInfo]:
+    """Versions as packages.get sends them: newest publication first, undated last, then by number.
+
+    The same order as the get_versions query, whose numbers compare by code point (COLLATE "C"),
+    as Python's strings do.
+    """
+    infos = [msgspec.convert(v, type=messages.VersionInfo, from_attributes=True) for v in versions]
+    for info in infos:
+        if info.published_at is not None:
+            # PostgreSQL gives timestamps back in UTC; so must the stored list.
+            info.published_at = clock.aware(info.published_at).astimezone(dt.timezone.utc)
+    infos.sort(key=lambda v: v.number, reverse=True)
+    # Stable: equal publication times keep the number order.
+    infos.sort(key=lambda v: (v.published_at is not None, v.published_at), reverse=True)
+    return infos
 
 
 class _StoredVersion(msgspec.Struct, array_like=False):
@@ -100,10 +120,10 @@ class _StoredVersion(msgspec.Struct, array_like=False):
     metadata_url: str | None = None
 
 
-def _decode_dependencies(value: object) -> list[model.Dependency]:
-    if not value:
-        return []
-    return msgspec.convert(value, type=list[model.Dependency])
+# A package's purl never changes, and building one is a noticeable share of a cold read.
+_purl = functools.lru_cache(maxsize=65536)(names.to_purl)
+_dependencies_decoder = msgspec.json.Decoder(list[model.Dependency])
+_versions_decoder = msgspec.json.Decoder(list[messages.VersionInfo])
 
 
 _KIND_ORDER = {"runtime": 0, "peer": 1, "optional": 2, "build": 3, "dev": 4}
@@ -130,15 +150,52 @@ async def validators_many(
     return {(row["ecosystem"], row["name"]): (row["etag"], row["last_modified"]) for row in rows}
 
 
+@dataclasses.dataclass
+class StoredPackage:
+    """A stored package as packages.get answers it, and what its advisories answer can skip."""
+
+    reply: messages.PackageReply
+    advisories_named: bool
+    """Whether any stored advisory entry names the package (else none can affect any version)."""
+    advisories_checked_at: dt.datetime | None
+    """When an advisory source last answered for the package."""
+
+
 async def load_package(
     database: db.Database, *, ecosystem: str, name: str, max_versions: int = 1000
 ) -> messages.PackageReply | None:
     """The stored package as a reply, or None when it is not stored."""
+    stored = await read_package(database, ecosystem=ecosystem, name=name, max_versions=max_versions)
+    return None if stored is None else stored.reply
+
+
+async def read_package(
+    database: db.Database, *, ecosystem: str, name: str, max_versions: int = 1000, for_encoding: bool = False
+) -> StoredPackage | None:
+    """The stored package with its advisory bookkeeping, in one round trip when its version list is stored.
+
+    With `for_encoding`, a stored list sent whole is left as the bytes it was stored as
+    (`msgspec.Raw`, which msgspec encodes as is): the reply is then only fit for encoding.
+    """
     row = await database.fetchrow("get_package", ecosystem, name)
     if row is None:
         return None
-    version_rows = await database.fetch("get_versions", row["id"])
-    declared = sorted(_decode_dependencies(row["latest_dependencies"]), key=lambda d: (_KIND_ORDER.get(d.kind, 9), d.name))
+    listed: Any
+    if row["version_list"] is not None:
+        total = row["versions_total"]
+        if for_encoding and max_versions >= total:
+            listed = msgspec.Raw(row["version_list"])
+        else:
+            listed = _versions_decoder.decode(row["version_list"])[:max_versions]
+    else:
+        listed = [
+            msgspec.convert(dict(v), type=messages.VersionInfo)
+            for v in await database.fetch("get_versions", row["id"])
+        ]
+        total = len(listed)
+        listed = listed[:max_versions]
+    declared = _dependencies_decoder.decode(row["latest_dependencies"]) if row["latest_dependencies"] else []
+    declared.sort(key=lambda d: (_KIND_ORDER.get(d.kind, 9), d.name))
     dependencies = [
         messages.DependencyInfo(
             ecosystem=dep.ecosystem,
@@ -160,10 +217,10 @@ async def load_package(
             pushed_at=row["pushed_at"],
             archived=row["archived"],
         )
-    return messages.PackageReply(
+    reply = messages.PackageReply(
         ecosystem=row["ecosystem"],
         name=row["name"],
-        purl=names.to_purl(row["ecosystem"], row["name"]),
+        purl=_purl(row["ecosystem"], row["name"]),
         display_name=row["display_name"],
         description=row["description"],
         latest_version=row["latest_version"],
@@ -178,20 +235,8 @@ async def load_package(
         downloads=downloads_info(row),
         repository=repository,
         dependencies=dependencies,
-        versions=[
-            messages.VersionInfo(
-                number=v["number"],
-                published_at=v["published_at"],
-                prerelease=v["prerelease"],
-                yanked=v["yanked"],
-                yanked_reason=v["yanked_reason"],
-                deprecated=v["deprecated"],
-                deprecated_reason=v["deprecated_reason"],
-                licenses=list(v["licenses"]),
-            )
-            for v in version_rows[:max_versions]
-        ],
-        versions_total=len(version_rows),
+        versions=listed,
+        versions_total=total,
         synced_at=row["synced_at"],
         quality=None if row["score"] is None else messages.QualityInfo(
             score=row["score"],
@@ -199,8 +244,11 @@ async def load_package(
             maintenance=row["maintenance"],
             security=row["security"],
             community=row["community"],
-            parts=dict(row["score_parts"] or {}),
+            parts=msgspec.json.decode(row["score_parts"]) if row["score_parts"] else {},
         ),
+    )
+    return StoredPackage(
+        reply=reply, advisories_named=row["advisories_named"], advisories_checked_at=row["advisories_synced_at"]
     )
 
 

@@ -26,8 +26,10 @@ INSERT INTO schema_migrations (version, name) VALUES ($1, $2);
 
 -- name: save_package --
 -- Store one package in a single statement (one round trip, one transaction): the package row,
--- every version, and the dependency rows of the latest version; versions the registry no
--- longer lists go. Returns the package id.
+-- its versions, the dependency rows of the latest version and its encoded version list; versions
+-- the registry no longer lists go. Only what changed is written: an unchanged version, an
+-- unchanged list and the dependency rows of an unchanged latest version stay as they are.
+-- Returns the package id.
 -- $1 the package, a JSON object with the columns of `packages` it sets (ecosystem, name,
 --    display_name, description, keywords, classifiers, licenses, homepage, repository_url,
 --    documentation_url, latest_version, deprecated, deprecated_reason, downloads,
@@ -38,10 +40,17 @@ INSERT INTO schema_migrations (version, name) VALUES ($1, $2);
 -- $3 the distinct dependency lists, as JSON array texts of {ecosystem, name, requirement, kind,
 --    optional, condition} (versions mostly share theirs, so each is sent once).
 -- $4 true to commit without waiting for the WAL flush (sync writes can be fetched again).
+-- $5 the versions as packages.get sends them (a JSON array, newest first).
 WITH settings AS (
     SELECT CASE WHEN $4::boolean THEN set_config('synchronous_commit', 'off', true) END AS relaxed
 ), input AS (
     SELECT * FROM json_populate_record(NULL::packages, $1::text::json)
+), old AS (
+    -- What was stored before (every part of a statement sees the snapshot taken before it).
+    SELECT p.latest_version, v.dependencies::text AS latest_dependencies
+    FROM input i
+    JOIN packages p ON p.ecosystem = i.ecosystem AND p.name = i.name
+    LEFT JOIN versions v ON v.package_id = p.id AND v.number = p.latest_version
 ), pkg AS (
     INSERT INTO packages AS p (
         ecosystem, name, display_name, description, keywords, classifiers, licenses, homepage,
@@ -105,53 +114,86 @@ WITH settings AS (
         requires_runtime = coalesce(EXCLUDED.requires_runtime, v.requires_runtime),
         features = coalesce(EXCLUDED.features, v.features),
         metadata_url = coalesce(EXCLUDED.metadata_url, v.metadata_url)
+    -- An unchanged version is not rewritten (an update writes a whole new row version).
+    WHERE (v.published_at, v.prerelease, v.yanked, v.yanked_reason, v.deprecated, v.deprecated_reason,
+           v.licenses, v.dependencies::text, v.requires_runtime, v.features::text, v.metadata_url)
+          IS DISTINCT FROM
+          (EXCLUDED.published_at, EXCLUDED.prerelease, EXCLUDED.yanked, EXCLUDED.yanked_reason,
+           EXCLUDED.deprecated, EXCLUDED.deprecated_reason, EXCLUDED.licenses,
+           coalesce(EXCLUDED.dependencies, v.dependencies)::text,
+           coalesce(EXCLUDED.requires_runtime, v.requires_runtime),
+           coalesce(EXCLUDED.features, v.features)::text,
+           coalesce(EXCLUDED.metadata_url, v.metadata_url))
     RETURNING id, number
 ), gone AS (
     DELETE FROM versions v USING pkg
     WHERE v.package_id = pkg.id AND NOT EXISTS (SELECT 1 FROM incoming t WHERE t.number = v.number)
 ), latest AS (
-    -- The latest version's dependencies, when this fetch knows them.
-    SELECT ($3::text[])[t.dependencies]::json AS dependencies
+    -- The latest version's dependencies, when this fetch knows them and they are not the rows
+    -- stored already (same latest version, same list); otherwise the stored rows stay.
+    SELECT ($3::text[])[t.dependencies] AS dependencies
     FROM incoming t, pkg
     WHERE t.number = pkg.latest_version AND t.dependencies IS NOT NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM old
+          WHERE old.latest_version = pkg.latest_version AND old.latest_dependencies = ($3::text[])[t.dependencies]
+      )
+), latest_row AS (
+    -- RETURNING lists only the rows written: an unchanged latest version is found as stored.
+    SELECT ver.id FROM ver, pkg WHERE ver.number = pkg.latest_version
+    UNION ALL
+    SELECT v.id FROM versions v, pkg WHERE v.package_id = pkg.id AND v.number = pkg.latest_version
+    LIMIT 1
 ), old_rows AS (
-    -- Rows are rewritten only when the latest version's dependencies are known; otherwise the
-    -- rows stored before stay. All parts of a statement see one snapshot, so this removes only
-    -- rows that existed before.
+    -- This removes only rows that existed before the statement (its one snapshot).
     DELETE FROM dependencies d USING versions v, pkg
     WHERE EXISTS (SELECT 1 FROM latest) AND d.version_id = v.id AND v.package_id = pkg.id
 ), new_rows AS (
     INSERT INTO dependencies (version_id, ecosystem, name, requirement, kind, optional, condition)
-    SELECT ver.id, dep.ecosystem, dep.name, dep.requirement, dep.kind, coalesce(dep.optional, false), dep.condition
-    FROM ver
-    JOIN pkg ON ver.number = pkg.latest_version
+    SELECT latest_row.id, dep.ecosystem, dep.name, dep.requirement, dep.kind, coalesce(dep.optional, false),
+           dep.condition
+    FROM latest_row
     CROSS JOIN latest
-    CROSS JOIN json_to_recordset(latest.dependencies)
+    CROSS JOIN json_to_recordset(latest.dependencies::json)
          AS dep (ecosystem text, name text, requirement text, kind text, optional boolean, condition text)
+), list AS (
+    INSERT INTO package_version_lists AS l (package_id, total, versions)
+    SELECT pkg.id, (SELECT count(*) FROM incoming), $5::bytea FROM pkg
+    ON CONFLICT (package_id) DO UPDATE SET total = EXCLUDED.total, versions = EXCLUDED.versions
+    WHERE (l.total, l.versions) IS DISTINCT FROM (EXCLUDED.total, EXCLUDED.versions)
 )
 SELECT pkg.id FROM pkg, settings;
 
 -- name: get_package --
--- One package's stored facts, with the dependencies declared by its latest version ($1 ecosystem, $2 name).
+-- One package's stored facts in one round trip: the dependencies declared by its latest version,
+-- its encoded version list (NULL for a package stored before lists were kept), and what the
+-- advisories answer needs to skip its own queries for a package no advisory names
+-- ($1 ecosystem, $2 name).
 SELECT p.id, p.ecosystem, p.name, p.display_name, p.description, p.keywords, p.classifiers, p.licenses,
        p.homepage, p.repository_url, p.documentation_url, p.latest_version, p.deprecated,
        p.deprecated_reason, p.downloads, p.recent_downloads, p.synced_at,
        r.url AS repo_url, r.stars, r.forks, r.open_issues, r.pushed_at, r.archived,
-       s.score, s.popularity, s.maintenance, s.security, s.community, s.parts AS score_parts,
-       (SELECT v.dependencies FROM versions v WHERE v.package_id = p.id AND v.number = p.latest_version)
+       s.score, s.popularity, s.maintenance, s.security, s.community, s.parts::text AS score_parts,
+       (SELECT v.dependencies::text FROM versions v WHERE v.package_id = p.id AND v.number = p.latest_version)
            AS latest_dependencies,
-       dl.last_week AS downloads_last_week, dl.last_month AS downloads_last_month, dl.total AS downloads_total
+       dl.last_week AS downloads_last_week, dl.last_month AS downloads_last_month, dl.total AS downloads_total,
+       l.versions AS version_list, l.total AS versions_total,
+       p.advisories_synced_at,
+       EXISTS (SELECT 1 FROM advisory_affected f WHERE f.ecosystem = p.ecosystem AND f.name = p.name)
+           AS advisories_named
 FROM packages p
 LEFT JOIN repositories r ON r.id = p.repository_id
 LEFT JOIN package_scores s ON s.package_id = p.id
 LEFT JOIN package_downloads dl ON dl.package_id = p.id
+LEFT JOIN package_version_lists l ON l.package_id = p.id
 WHERE p.ecosystem = $1 AND p.name = $2;
 
 -- name: get_versions --
--- Every stored version of a package, newest publication first ($1 package_id).
+-- Every stored version of a package, newest publication first, in the order the stored version
+-- lists keep (for a package stored before they were kept) ($1 package_id).
 SELECT number, published_at, prerelease, yanked, yanked_reason, deprecated, deprecated_reason, licenses
 FROM versions WHERE package_id = $1
-ORDER BY published_at DESC NULLS LAST, number DESC;
+ORDER BY published_at DESC NULLS LAST, number COLLATE "C" DESC;
 
 -- name: record_requests --
 -- Note many requested packages at once ($1 ecosystems, $2 names, $3 origin); an on-demand

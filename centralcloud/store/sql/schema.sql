@@ -143,6 +143,13 @@ CREATE TABLE versions (
     UNIQUE (package_id, number)
 );
 
+-- Each package's versions as packages.get sends them (JSON, newest first), encoded when written.
+CREATE TABLE package_version_lists (
+    package_id  bigint PRIMARY KEY REFERENCES packages (id) ON DELETE CASCADE,
+    total       integer NOT NULL,
+    versions    bytea NOT NULL
+);
+
 CREATE TABLE dependencies (
     id           bigserial PRIMARY KEY,
     version_id   bigint NOT NULL REFERENCES versions (id) ON DELETE CASCADE,
