@@ -19,6 +19,7 @@ import shutil
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import nats
 import nats.js.errors
@@ -103,7 +104,8 @@ def refused_for_credentials(err: Exception) -> bool:
     return "authorization violation" in str(err).lower() or isinstance(err, ConnectionError)
 
 
-def stop_server(server: Server) -> None:
+def stop_server(server: Any) -> None:
+    """SIGTERM, then SIGKILL after 10 s: anything with a `process` (a Popen)."""
     server.process.terminate()
     try:
         server.process.wait(timeout=10)

@@ -17,8 +17,10 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+from nats import errors as nats_errors
 from nats.js import api
 from nats.js import errors as js_errors
 
@@ -26,6 +28,7 @@ from centralcloud.facts import knowledge
 from centralcloud.wire import subjects
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REPORTS_STREAM = subjects.REPORTS_STREAM
 ALERTS_STREAM = subjects.ALERTS_STREAM
@@ -68,8 +71,35 @@ def _stream_config(*, name: str, subject: str, settings: Settings, max_age: floa
     )
 
 
-async def ensure_streams(js: Any, settings: Settings) -> None:
-    """Create both streams, or bring an existing one to this configuration (idempotent)."""
+NOT_READY = (nats_errors.TimeoutError, nats_errors.NoRespondersError, js_errors.ServiceUnavailableError)
+"""What JetStream answers while it cannot act yet: a cluster still electing its leaders, a
+stream leader moving after a node went away, or replicas creating the same stream at once."""
+
+
+async def patiently(what: str, action: Callable[[], Awaitable[T]], *, patience: float) -> T:
+    """`action()`, tried again while JetStream is not ready, for up to `patience` seconds."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + patience
+    delay = 0.5
+    while True:
+        try:
+            return await action()
+        except NOT_READY as err:
+            if loop.time() + delay > give_up:
+                raise
+            logger.warning(
+                "JetStream not ready to %s (%s); trying again in %.1f s", what, type(err).__name__, delay,
+                extra={"action": "jetstream_wait"},
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def ensure_streams(js: Any, settings: Settings, *, patience: float = 120.0) -> None:
+    """Create both streams, or bring an existing one to this configuration (idempotent).
+
+    Replicas of a cluster start together and find JetStream busy: they wait for it (up to
+    `patience` seconds) rather than fail to start."""
     wanted = [
         _stream_config(
             name=REPORTS_STREAM, subject=f"{subjects.PATTERNS_REPORT.name}.>", settings=settings,
@@ -81,13 +111,17 @@ async def ensure_streams(js: Any, settings: Settings) -> None:
         ),
     ]
     for config in wanted:
-        try:
-            await js.stream_info(config.name)
-        except js_errors.NotFoundError:
-            with contextlib.suppress(js_errors.BadRequestError):  # another replica created it just now
-                await js.add_stream(config)
-                continue
-        await js.update_stream(config)
+        await patiently(f"set up {config.name}", lambda config=config: _ensure_stream(js, config), patience=patience)
+
+
+async def _ensure_stream(js: Any, config: api.StreamConfig) -> None:
+    try:
+        await js.stream_info(config.name)
+    except js_errors.NotFoundError:
+        with contextlib.suppress(js_errors.BadRequestError):  # another replica created it just now
+            await js.add_stream(config)
+            return
+    await js.update_stream(config)
 
 
 class ReportConsumer:
@@ -108,7 +142,8 @@ class ReportConsumer:
         return await self.js.pull_subscribe_bind(durable=REPORTS_CONSUMER, stream=REPORTS_STREAM)
 
     async def run(self, stop: asyncio.Event) -> None:
-        subscription = await self.subscribe()
+        # A replica that cannot bind now (its node gone, the consumer's leader moving) keeps trying.
+        subscription = await patiently("bind the report consumer", self.subscribe, patience=float("inf"))
         try:
             while not stop.is_set():
                 try:

@@ -35,8 +35,10 @@ async def ask(
     watch = nats_connection.PermissionWatch()
     client = nats.aio.client.Client()
     try:
+        servers = nats_connection.server_list(settings.nats_url)
+        # With several servers each is tried once (a cluster node may be down); never reconnect later.
         await client.connect(
-            settings.nats_url, connect_timeout=5, max_reconnect_attempts=0, allow_reconnect=False,
+            servers=servers, connect_timeout=5, max_reconnect_attempts=0, allow_reconnect=len(servers) > 1,
             error_cb=watch.on_error, **nats_connection.settings_connect_options(settings),
         )
     except Exception as err:

@@ -172,8 +172,9 @@ async def _connect(settings: config.Settings) -> Any:
     import nats
 
     try:
+        servers = nats_connection.server_list(settings.nats_url)
         return await nats.connect(
-            settings.nats_url, connect_timeout=5, max_reconnect_attempts=0, allow_reconnect=False,
+            servers=servers, connect_timeout=5, max_reconnect_attempts=0, allow_reconnect=len(servers) > 1,
             **nats_connection.settings_connect_options(settings),
         )
     except Exception as err:

@@ -154,8 +154,18 @@ def connect_hint(err: BaseException) -> str:
 # --- command line -------------------------------------------------------------------------------
 
 
+def server_list(url: str) -> list[str]:
+    """The servers a `CENTRALCLOUD_NATS_URL` names: one URL, or several separated by commas
+    (the nodes of a cluster). nats-py takes a list, but reads a comma-joined string as one host."""
+    servers = [part.strip() for part in url.split(",") if part.strip()]
+    if not servers:
+        raise errors.ConfigError(f"no NATS server in {url!r}")
+    return servers
+
+
 def nats_host_port(url: str) -> tuple[str, int]:
-    parsed = urllib.parse.urlsplit(url)
+    """Host and port the embedded nats-server listens on: those of the first URL."""
+    parsed = urllib.parse.urlsplit(server_list(url)[0])
     return parsed.hostname or "127.0.0.1", parsed.port or 4222
 
 
@@ -195,11 +205,13 @@ async def connect_nats(
     url: str, *, events: ConnectionEvents | None = None, options: dict[str, Any] | None = None
 ) -> nats.aio.client.Client:
     """The service's connection: reconnects for ever, and logs each loss and return once.
-    `options` are `connect_options` (credentials, inbox prefix, TLS)."""
+    `url` may name several servers (comma-separated); the first is preferred, so replicas can be
+    spread over a cluster's nodes, and the others (and those the cluster announces) take over
+    when it goes. `options` are `connect_options` (credentials, inbox prefix, TLS)."""
     events = events or ConnectionEvents()
     try:
         events.client = await nats.connect(
-            url, name="centralcloud", error_cb=events.error, disconnected_cb=events.disconnected,
+            servers=server_list(url), dont_randomize=True, name="centralcloud", error_cb=events.error, disconnected_cb=events.disconnected,
             reconnected_cb=events.reconnected, max_reconnect_attempts=-1, connect_timeout=5,
             allow_reconnect=True, **(options or {}),
         )
