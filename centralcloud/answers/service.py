@@ -73,11 +73,12 @@ class Answers:
     def provider(self, ecosystem: str) -> providers.StoreProvider:
         return providers.StoreProvider(database=self.database, ecosystem=ecosystem, refresh=self.refresh, sources=self.sources)
 
-    async def facts(self, ref: names.PackageRef) -> model.PackageFacts:
-        """The stored package, fetched first when not stored; a 504 past the deadline (the fetch goes on)."""
+    async def facts(self, ref: names.PackageRef, *, details: bool = False) -> model.PackageFacts:
+        """The stored package, fetched first when not stored; a 504 past the deadline (the fetch goes on).
+        Without `details`, its versions' dependencies and features are left unread (see load_facts)."""
         # The fetch goes on past this request's deadline, so it runs without it.
         task = asyncio.get_running_loop().create_task(
-            self.provider(ref.ecosystem).package(ref.name), context=deadlines.detached()
+            self.provider(ref.ecosystem).package(ref.name, details=details), context=deadlines.detached()
         )
         try:
             return await asyncio.wait_for(asyncio.shield(task), self.options.deadline)

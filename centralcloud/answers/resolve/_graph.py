@@ -31,6 +31,9 @@ class Provider(Protocol):
     async def dependencies(self, name: str, version: model.Version) -> tuple[model.Dependency, ...]:
         """The dependencies of one version, fetching them when `version.dependencies` is None."""
 
+    # A provider may also offer `async def package_batch(names) -> {name: facts}`, a batch read of
+    # what it holds at hand; the Fetcher then reads a tree level in one call.
+
 
 class Node(msgspec.Struct, frozen=True, kw_only=True):
     """One resolved package version."""
@@ -126,9 +129,21 @@ class Fetcher:
         self.missing: dict[str, str] = {}
 
     def prefetch(self, names_: Iterable[str]) -> None:
-        for name in names_:
-            if name not in self._packages and name not in self.missing:
+        """Start reading packages: through the provider's batch form (`package_batch`, one query for a
+        whole tree level) where it has one, then one by one for what the batch did not hold."""
+        new = [name for name in dict.fromkeys(names_) if name not in self._packages and name not in self.missing]
+        batch = getattr(self.provider, "package_batch", None)
+        if batch is None or not new:
+            for name in new:
                 self._packages[name] = asyncio.ensure_future(self.provider.package(name))
+            return
+        loaded = asyncio.ensure_future(batch(new))
+        for name in new:
+            self._packages[name] = asyncio.ensure_future(self._from_batch(loaded, name))
+
+    async def _from_batch(self, loaded: asyncio.Future[dict[str, model.PackageFacts]], name: str) -> model.PackageFacts:
+        found = (await asyncio.shield(loaded)).get(name)
+        return found if found is not None else await self.provider.package(name)
 
     async def package(self, name: str) -> model.PackageFacts | None:
         """The facts of `name`, or None (and `missing` says why)."""

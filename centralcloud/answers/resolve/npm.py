@@ -95,9 +95,12 @@ async def resolve(
         # Arborist's order: shallowest first, then by install path.
         queue.sort(key=lambda placed: (placed.depth, placed.path))
         level, queue = queue, []
-        for placed in level:
-            wanted = await _wanted(fetcher, placed, include_dev=include_dev and placed is root, notes=notes)
-            fetcher.prefetch(dependency.name for dependency in wanted)
+        # The whole level's dependencies are asked for at once: one batch read of what is stored.
+        wanted_by = [
+            await _wanted(fetcher, placed, include_dev=include_dev and placed is root, notes=notes) for placed in level
+        ]
+        fetcher.prefetch(dependency.name for wanted in wanted_by for dependency in wanted)
+        for placed, wanted in zip(level, wanted_by):
             for dependency in wanted:
                 child = await _place(fetcher, placed, dependency, node=node, notes=notes, conflicts=conflicts)
                 if child is None:

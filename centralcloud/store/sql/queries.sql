@@ -595,14 +595,18 @@ UPDATE package_downloads SET weekly_fetched_at = $2 WHERE package_id = ANY ($1::
 -- ---- answers (recommend, recommendations, dependencies, dependents, frameworks) -------------
 
 -- name: answer_versions --
--- Every stored version of one package with what the answers need, and the package's own flags
--- ($1 ecosystem, $2 name); no rows when the package is not stored.
-SELECT p.display_name, p.latest_version, p.deprecated AS package_deprecated, p.description,
+-- Every stored version of some packages of one ecosystem with what the answers need, and the
+-- packages' own flags ($1 ecosystem, $2 names, $3 with each version's dependencies and features,
+-- as JSON text); no rows for a package not stored.
+SELECT p.name, p.display_name, p.latest_version, p.deprecated AS package_deprecated, p.description,
        p.keywords, p.classifiers, p.peer_frameworks,
        v.number, v.published_at, v.prerelease, v.yanked, v.yanked_reason, v.deprecated,
-       v.deprecated_reason, v.dependencies, v.requires_runtime, v.features, v.metadata_url
+       v.deprecated_reason, v.requires_runtime, v.metadata_url,
+       CASE WHEN $3::boolean THEN v.dependencies::text END AS dependencies,
+       CASE WHEN $3::boolean THEN v.features::text END AS features
 FROM packages p JOIN versions v ON v.package_id = p.id
-WHERE p.ecosystem = $1 AND p.name = $2;
+WHERE p.ecosystem = $1 AND p.name = ANY ($2::text[])
+ORDER BY p.name;
 
 -- name: team_instances --
 -- Distinct instances and projects of the team using each package directly ($1 ecosystems, $2 names).
