@@ -30,8 +30,10 @@ from centralcloud.wire import messages
 
 logger = logging.getLogger(__name__)
 
-READ = 200
-"""Stored matches read per need, best text match first, before ranking."""
+READ = 50
+"""Stored candidates ranked per need at least (five per answer asked for above that): the search's
+best hits, a bounded set found as the search room finds it (the most popular matches of every
+word, then of any word), so the answer's cost does not grow with how many packages match."""
 DISCOVERED_STORED = 10
 """Discovered packages per ecosystem fetched into the store in the background."""
 
@@ -41,6 +43,7 @@ class Needs:
         self,
         *,
         database: db.Database,
+        searcher: search.Searcher,
         read_cache: cache.ReadCache,
         refresh: providers.Refresh,
         sources: Mapping[str, base.Source],
@@ -48,6 +51,7 @@ class Needs:
         min_instances: int,
     ) -> None:
         self.database = database
+        self.searcher = searcher
         self.cache = read_cache
         self.refresh = refresh
         self.searchable = {eco: source for eco, source in sources.items() if hasattr(source, "search")}
@@ -67,7 +71,10 @@ class Needs:
         cached = await self.cache.get(key)
         if cached is not None:
             return cached
-        matches = await store_answers.need_matches(self.database, terms=terms, ecosystem=ecosystem, limit=READ)
+        hits = await self.searcher.search(query=" ".join(terms), ecosystem=ecosystem, limit=max(READ, 5 * request.limit))
+        matches = await store_answers.need_matches(
+            self.database, terms=terms, refs=[(hit.ecosystem, hit.name) for hit in hits]
+        )
         signals = {(m.ecosystem, m.name): _stored_signals(m) for m in matches}
         discovery = None
         found_all: list[model.Found] = []

@@ -154,13 +154,17 @@ class NeedMatch:
 
 
 async def need_matches(
-    database: db.Executor, *, terms: list[str], ecosystem: str | None, limit: int
+    database: db.Executor, *, terms: list[str], refs: Iterable[tuple[str, str]]
 ) -> list[NeedMatch]:
-    """Stored packages matching any of the words (each also as a prefix), best text match first."""
-    if not terms:
+    """The ranking signals of the stored packages among `refs` for a need's words (each word also
+    as a prefix); packages not stored are absent."""
+    refs = list(refs)
+    if not terms or not refs:
         return []
     prefixed = " | ".join(f"{term}:*" for term in terms)
-    rows = await database.fetch("recommendation_candidates", prefixed, " & ".join(terms), ecosystem, limit)
+    rows = await database.fetch(
+        "recommendation_candidates", prefixed, " & ".join(terms), [e for e, _ in refs], [n for _, n in refs]
+    )
     return [NeedMatch(**{field.name: row[field.name] for field in dataclasses.fields(NeedMatch)}) for row in rows]
 
 

@@ -617,29 +617,25 @@ JOIN unnest($1::text[], $2::text[]) AS t (ecosystem, name) ON i.ecosystem = t.ec
 GROUP BY i.ecosystem, i.name;
 
 -- name: recommendation_candidates --
--- Packages matching a need by full text over name, keywords, classifiers and description, with the
--- signals the ranking reads. $1 tsquery text (terms OR-ed), $2 the same terms AND-ed, $3 ecosystem or
--- NULL for all, $4 how many to read, best text match first.
+-- The ranking signals of some packages for a need (the search's bounded candidates, never every
+-- match): full-text relevance over name, keywords and description, quality, stars, advisories.
+-- $1 tsquery text (terms OR-ed), $2 the same terms AND-ed, $3 ecosystems, $4 names.
 WITH q AS (
     SELECT to_tsquery('simple', $1) || to_tsquery('english', $1) AS any_terms,
            to_tsquery('simple', $2) || to_tsquery('english', $2) AS all_terms
-), matched AS (
-    SELECT p.id,
-           ts_rank_cd(p.search_vector, q.any_terms, 32)
-           + CASE WHEN p.search_vector @@ q.all_terms THEN 1.0 ELSE 0 END AS relevance
-    FROM packages p CROSS JOIN q
-    WHERE ($3::text IS NULL OR p.ecosystem = $3) AND p.search_vector @@ q.any_terms
-    ORDER BY relevance DESC
-    LIMIT $4
 )
 SELECT p.ecosystem, p.name, p.description, p.latest_version, p.downloads, p.deprecated,
-       p.discovered_at IS NOT NULL AS discovered, m.relevance, r.stars, r.archived, s.score,
+       p.discovered_at IS NOT NULL AS discovered,
+       ts_rank_cd(p.search_vector, q.any_terms, 32)
+       + CASE WHEN p.search_vector @@ q.all_terms THEN 1.0 ELSE 0 END AS relevance,
+       r.stars, r.archived, s.score,
        p.advisories_synced_at IS NOT NULL AS advisories_checked,
        EXISTS (SELECT 1 FROM advisory_affected f WHERE f.ecosystem = p.ecosystem AND f.name = p.name) AS has_advisories,
        (SELECT v.published_at FROM versions v WHERE v.package_id = p.id AND v.number = p.latest_version)
            AS latest_published_at
-FROM matched m
-JOIN packages p ON p.id = m.id
+FROM unnest($3::text[], $4::text[]) AS t (ecosystem, name)
+JOIN packages p ON p.ecosystem = t.ecosystem AND p.name = t.name
+CROSS JOIN q
 LEFT JOIN repositories r ON r.id = p.repository_id
 LEFT JOIN package_scores s ON s.package_id = p.id;
 
