@@ -144,13 +144,18 @@ class NeedMatch:
     downloads: int | None
     deprecated: bool
     discovered: bool
-    relevance: float
+    text_rank: float
+    """PostgreSQL's ts_rank_cd of the need's words (any of them, or their beginnings)."""
+    every_word: bool
+    """Every word of the need matches."""
     stars: int | None
     archived: bool | None
     score: float | None
     advisories_checked: bool
     has_advisories: bool
     latest_published_at: dt.datetime | None
+    dependency_names: list[str]
+    """What its latest version depends on (not for development), in its own ecosystem."""
 
 
 async def need_matches(

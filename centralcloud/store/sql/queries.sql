@@ -62,7 +62,7 @@ WITH settings AS (
            i.documentation_url, i.latest_version, coalesce(i.deprecated, false), i.deprecated_reason,
            i.downloads, i.recent_downloads, coalesce(i.peer_frameworks, '{}'), coalesce(i.extra, '{}'),
            i.etag, i.last_modified, now(), NULL,
-           package_search_vector(i.display_name, i.keywords, i.description)
+           package_search_vector(i.display_name, i.keywords, i.description, i.classifiers)
     FROM input i
     ON CONFLICT (ecosystem, name) DO UPDATE SET
         display_name = EXCLUDED.display_name,
@@ -618,21 +618,26 @@ GROUP BY i.ecosystem, i.name;
 
 -- name: recommendation_candidates --
 -- The ranking signals of some packages for a need (the search's bounded candidates, never every
--- match): full-text relevance over name, keywords and description, quality, stars, advisories.
+-- match): how the need's words match name, keywords, description and categories, quality, stars,
+-- advisories, and the names its latest version depends on (not for development).
 -- $1 tsquery text (terms OR-ed), $2 the same terms AND-ed, $3 ecosystems, $4 names.
 WITH q AS (
     SELECT to_tsquery('simple', $1) || to_tsquery('english', $1) AS any_terms,
            to_tsquery('simple', $2) || to_tsquery('english', $2) AS all_terms
 )
-SELECT p.ecosystem, p.name, p.description, p.latest_version, p.downloads, p.deprecated,
+SELECT p.ecosystem, p.name, p.description, p.latest_version,
+       -- npm and PyPI give no all-time total: the yearly estimate from their download counters stands in.
+       coalesce(p.downloads, p.downloads_estimate) AS downloads, p.deprecated,
        p.discovered_at IS NOT NULL AS discovered,
-       ts_rank_cd(p.search_vector, q.any_terms, 32)
-       + CASE WHEN p.search_vector @@ q.all_terms THEN 1.0 ELSE 0 END AS relevance,
+       ts_rank_cd(p.search_vector, q.any_terms, 32) AS text_rank, p.search_vector @@ q.all_terms AS every_word,
        r.stars, r.archived, s.score,
        p.advisories_synced_at IS NOT NULL AS advisories_checked,
        EXISTS (SELECT 1 FROM advisory_affected f WHERE f.ecosystem = p.ecosystem AND f.name = p.name) AS has_advisories,
        (SELECT v.published_at FROM versions v WHERE v.package_id = p.id AND v.number = p.latest_version)
-           AS latest_published_at
+           AS latest_published_at,
+       ARRAY(SELECT DISTINCT d.name FROM versions v JOIN dependencies d ON d.version_id = v.id
+             WHERE v.package_id = p.id AND v.number = p.latest_version AND d.kind <> 'dev'
+               AND d.ecosystem = p.ecosystem) AS dependency_names
 FROM unnest($3::text[], $4::text[]) AS t (ecosystem, name)
 JOIN packages p ON p.ecosystem = t.ecosystem AND p.name = t.name
 CROSS JOIN q
