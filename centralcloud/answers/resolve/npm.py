@@ -216,10 +216,17 @@ def pick(facts: model.PackageFacts, spec: str, *, node: str | None) -> model.Ver
     latest = by_number.get(tags.get("latest") or facts.latest_version or "")  # type: ignore[union-attr]
     if latest is not None and _satisfies(latest.number, spec) and _fine(latest, node):
         return latest
-    matching = [item for item in facts.versions if NPM.is_valid(item.number) and _satisfies(item.number, spec)]
-    if not matching:
-        return None
-    return max(matching, key=lambda item: (_fine(item, node), NPM.key(item.number)))
+    # Newest first, so the scan stops at the first fine match: the highest fine one, else the highest one.
+    newest_first = sorted(
+        (item for item in facts.versions if NPM.is_valid(item.number)), key=lambda item: NPM.key(item.number), reverse=True
+    )
+    unfit = None
+    for item in newest_first:
+        if _satisfies(item.number, spec):
+            if _fine(item, node):
+                return item
+            unfit = unfit or item
+    return unfit
 
 
 def _fine(version: model.Version, node: str | None) -> bool:
