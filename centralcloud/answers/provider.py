@@ -56,12 +56,17 @@ class StoreProvider:
             self._undecoded.update(((name, number), text) for number, text in raw.items())
         return {name: facts for name, (facts, _) in loaded.items()}
 
+    def dependencies_at_hand(self, name: str, version: model.Version) -> tuple[model.Dependency, ...] | None:
+        """The version's stored dependencies when a batch read brought them (decoded now), else None."""
+        text = self._undecoded.get((name, version.number))
+        return None if text is None else store_answers.decode_dependencies(text)
+
     async def dependencies(self, name: str, version: model.Version) -> tuple[model.Dependency, ...]:
         if version.dependencies is not None:
             return version.dependencies
-        text = self._undecoded.get((name, version.number))
-        if text is not None:
-            return store_answers.decode_dependencies(text)
+        at_hand = self.dependencies_at_hand(name, version)
+        if at_hand is not None:
+            return at_hand
         release = await self.release(name, version)
         return release.dependencies or ()
 

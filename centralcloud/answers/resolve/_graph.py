@@ -32,7 +32,8 @@ class Provider(Protocol):
         """The dependencies of one version, fetching them when `version.dependencies` is None."""
 
     # A provider may also offer `async def package_batch(names) -> {name: facts}`, a batch read of
-    # what it holds at hand; the Fetcher then reads a tree level in one call.
+    # what it holds at hand, so the Fetcher reads a tree level in one call; and
+    # `def dependencies_at_hand(name, version) -> tuple | None`, the dependencies it already holds.
 
 
 class Node(msgspec.Struct, frozen=True, kw_only=True):
@@ -155,6 +156,10 @@ class Fetcher:
     async def dependencies(self, name: str, version: model.Version) -> tuple[model.Dependency, ...] | None:
         if version.dependencies is not None:
             return version.dependencies
+        at_hand = getattr(self.provider, "dependencies_at_hand", None)
+        found = at_hand(name, version) if at_hand is not None else None
+        if found is not None:
+            return found
         task = self._dependencies.get((name, version.number))
         if task is None:
             task = asyncio.ensure_future(self.provider.dependencies(name, version))
@@ -162,6 +167,8 @@ class Fetcher:
         return await self._wait(task, key(name, version.number))
 
     async def _wait(self, task: asyncio.Future, what: str):  # type: ignore[no-untyped-def]
+        if task.done() and not task.cancelled() and task.exception() is None:
+            return task.result()  # most reads are in by the time they are needed: no timer, no shield
         remaining = None if self._ends is None else max(0.0, self._ends - time.monotonic())
         try:
             return await asyncio.wait_for(asyncio.shield(task), timeout=remaining)
