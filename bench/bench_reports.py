@@ -128,7 +128,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"ingest, unchanged re-reports: {args.projects / seconds:,.0f} reports/s")
 
         begin = time.perf_counter()
-        await store_patterns.recompute(database, min_instances=3)
+        await uncached.recompute()
         print(f"recompute at {args.projects} projects: {time.perf_counter() - begin:.2f} s")
         size = await store_patterns.storage_bytes(database)
         print(f"pattern tables: {size / args.projects / 1024:.1f} KiB per project ({size / 2**20:.0f} MiB)")
@@ -147,7 +147,7 @@ async def main(args: argparse.Namespace) -> None:
             more = [(subject.format(p % args.instances), report(rng, pool, f"proj-{p}")) for p in range(args.projects, args.grow_to)]
             await ingest(js, database, uncached, more, options, done_sql="SELECT count(*) FROM reported_projects", target=args.grow_to)
             begin = time.perf_counter()
-            transactions = await store_patterns.recompute(database, min_instances=3)
+            transactions = await uncached.recompute()
             pairs = await database.pool.fetchval("SELECT count(*) FROM package_pairs")
             print(f"pairs recompute at {transactions} projects: {time.perf_counter() - begin:.2f} s ({pairs:,} pairs kept)")
             size = await store_patterns.storage_bytes(database)
@@ -160,5 +160,5 @@ if __name__ == "__main__":
     parser.add_argument("--projects", type=int, default=2000)
     parser.add_argument("--instances", type=int, default=200)
     parser.add_argument("--grow-to", type=int, default=10000)
-    parser.add_argument("--concurrency", type=int, default=6)
+    parser.add_argument("--concurrency", type=int, default=4)
     asyncio.run(main(parser.parse_args()))

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -18,7 +19,8 @@ import psutil
 import pytest
 
 from centralcloud.core import errors
-from centralcloud.runtime import embedded_nats, embedded_postgres, processes
+from centralcloud.patterns import report
+from centralcloud.runtime import credentials, embedded_nats, embedded_postgres, processes
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -195,6 +197,43 @@ async def test_nats_roundtrip_with_jetstream_then_stops_cleanly() -> None:
     assert gone(pid)
     assert port_is_free(port)
     assert not store_dir.exists()
+
+
+async def test_nats_takes_a_report_at_the_size_limit() -> None:
+    """A report up to the service's limit must reach the stream: NATS's 1 MB default would refuse it."""
+    assert embedded_nats.MAX_PAYLOAD >= report.MAX_BYTES + 64 * 1024  # room for headers
+    server = embedded_nats.EmbeddedNats(port=0, data_dir=None)
+    url = await server.start()
+    try:
+        connection = await nats.connect(url)
+        try:
+            assert connection.max_payload == embedded_nats.MAX_PAYLOAD
+            js = connection.jetstream()
+            await js.add_stream(name="R", subjects=["r.>"])
+            body = b"x" * report.MAX_BYTES
+            ack = await js.publish("r.dev-1", body, headers={"Nats-Msg-Id": "big", "Project": "p"})
+            assert ack.stream == "R"
+            stored = await js.get_msg("R", ack.seq)
+            assert len(stored.data) == report.MAX_BYTES
+        finally:
+            await connection.close()
+    finally:
+        await server.stop()
+
+
+def test_shipped_nats_configs_cover_the_report_size_limit(tmp_path: pathlib.Path) -> None:
+    root = pathlib.Path(__file__).resolve().parents[1]
+    configs = [root / "deploy" / "nats.conf", *sorted((root / "deploy" / "cluster").glob("*.conf"))]
+    assert len(configs) == 4
+    units = {"": 1, "KB": 1024, "MB": 1024**2}
+    for config in configs:
+        found = re.findall(r"^max_payload:\s*(\d+)(KB|MB)?\s*$", config.read_text(encoding="utf-8"), flags=re.MULTILINE)
+        assert len(found) == 1, config
+        number, unit = found[0]
+        assert int(number) * units[unit] >= report.MAX_BYTES + 64 * 1024, config
+    assert 'include "deploy/nats.conf"' in (root / "nats.conf").read_text(encoding="utf-8")
+    secure = credentials.embedded_config(auth_dir=tmp_path / "auth", store_dir=tmp_path / "js", server_name="t")
+    assert f"max_payload: {embedded_nats.MAX_PAYLOAD}" in secure.read_text(encoding="utf-8").splitlines()
 
 
 async def test_nats_port_in_use_is_one_line() -> None:

@@ -50,9 +50,12 @@ async def test_sigkill_mid_ingest_loses_none_and_double_counts_none(
                     break
                 await asyncio.sleep(0.1)
             assert await database.pool.fetchval("SELECT count(*) FROM reported_projects") == total
-            # Every project added its two packages exactly once, whatever was redelivered.
-            assert await database.pool.fetchval("SELECT count(*) FROM usage_events") == 2 * total
+            # Every project holds its two packages exactly once, whatever was redelivered; the
+            # trend keeps one "added" per package and instance.
             assert await database.pool.fetchval("SELECT count(*) FROM reported_dependencies") == 2 * total
+            added = {(i % 40, f"lib-{i % 11}") for i in range(total)} | {(i % 40, f"crate-{i % 5}") for i in range(total)}
+            assert await database.pool.fetchval("SELECT count(*) FROM usage_events WHERE change = 'added'") == len(added)
+            assert await database.pool.fetchval("SELECT count(*) FROM usage_events WHERE change = 'dropped'") == 0
             assert await database.pool.fetchval("SELECT count(*) FROM rejected_reports") == 0
             info = await client.jetstream().consumer_info("CENTRALCLOUD_REPORTS", "centralcloud-reports")
             for _ in range(100):

@@ -8,7 +8,7 @@ import random
 import msgspec
 import pytest
 
-from centralcloud.facts import popularity, quality
+from centralcloud.facts import popularity, quality, score_inputs
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 6, 1, tzinfo=UTC)
@@ -18,15 +18,15 @@ def days_ago(days: float) -> dt.datetime:
     return NOW - dt.timedelta(days=days)
 
 
-def package(name: str, *, ecosystem: str = "npm", **fields: object) -> quality.Signals:
-    return quality.Signals(ecosystem=ecosystem, name=name, **fields)
+def package(name: str, *, ecosystem: str = "npm", **fields: object) -> score_inputs.Signals:
+    return score_inputs.Signals(ecosystem=ecosystem, name=name, **fields)
 
 
 def by_name(scores: list[quality.Score]) -> dict[str, quality.Score]:
     return {score.name: score for score in scores}
 
 
-def only(signals: quality.Signals) -> quality.Score:
+def only(signals: score_inputs.Signals) -> quality.Score:
     [score] = quality.compute([signals], now=NOW)
     return score
 

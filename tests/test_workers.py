@@ -47,7 +47,7 @@ async def test_two_workers_answer_one_leads_the_sync_and_sigterm_stops_both(tmp_
         try:
             await wait_until_serving(env, server)
             children = psutil.Process(server.pid).children()
-            assert len([c for c in children if "centralcloud.runtime.workers" in " ".join(c.cmdline())]) == 1
+            assert len([c for c in children if "centralcloud.runtime.worker_main" in " ".join(c.cmdline())]) == 1
             client = await nats.connect(f"nats://127.0.0.1:{port}")
             try:
                 for _ in range(40):  # until both have joined (the second starts after the first serves)

@@ -54,8 +54,10 @@ class Settings:
     """Seconds before a report delivered to a replica that went silent is delivered again."""
     max_attempts: int = 5
     """Deliveries of one report before it is parked as rejected."""
-    concurrency: int = 6
-    """Reports processed at once per replica."""
+    concurrency: int = 4
+    """Transactions (groups of a pulled batch, by instance) run at once per replica."""
+    batch: int = 64
+    """Reports pulled from the stream at once."""
 
 
 def _stream_config(*, name: str, subject: str, settings: Settings, max_age: float, window: float, max_bytes: int) -> api.StreamConfig:
@@ -110,58 +112,85 @@ class ReportConsumer:
         try:
             while not stop.is_set():
                 try:
-                    batch = await subscription.fetch(batch=self.settings.concurrency * 4, timeout=1)
+                    batch = await subscription.fetch(batch=self.settings.batch, timeout=1)
                 except TimeoutError:
                     continue
                 except Exception as err:  # the connection reconnects; keep pulling
                     logger.warning("report fetch failed: %s", err, extra={"action": "report_fetch"})
                     await asyncio.sleep(1)
                     continue
-                gate = asyncio.Semaphore(self.settings.concurrency)
-
-                async def one(msg: Any) -> None:
-                    async with gate:
-                        await self.handle(msg)
-
-                await asyncio.gather(*(one(msg) for msg in batch))
+                # One transaction per group; an instance's reports stay in one group, so two
+                # groups never wait on each other's rows.
+                groups: dict[int, list[Any]] = {}
+                for msg in batch:
+                    groups.setdefault(hash(self._token(msg)) % self.settings.concurrency, []).append(msg)
+                await asyncio.gather(*(self.handle_batch(group) for group in groups.values()))
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
 
+    def _token(self, msg: Any) -> str:
+        return msg.subject[len(self.prefix):] if msg.subject.startswith(self.prefix) else msg.subject
+
     async def handle(self, msg: Any) -> None:
-        meta = msg.metadata
-        seq = meta.sequence.stream
-        headers = msg.headers or {}
-        token = msg.subject[len(self.prefix):] if msg.subject.startswith(self.prefix) else msg.subject
-        message_id, project = headers.get(MSG_ID), headers.get(PROJECT)
-        try:
-            if meta.num_delivered > self.settings.max_attempts:
-                # It was handed out that often without an answer: it may be what kills replicas.
+        await self.handle_batch([msg])
+
+    async def handle_batch(self, msgs: list[Any]) -> None:
+        """Ingest a batch; acknowledge each report after its snapshot committed, deliver a failed one again."""
+        ready = []
+        for msg in msgs:
+            meta, headers = msg.metadata, msg.headers or {}
+            if meta.num_delivered <= self.settings.max_attempts:
+                ready.append(msg)
+                continue
+            # It was handed out that often without an answer: it may be what kills replicas.
+            try:
                 await self.knowledge.reject(
-                    stream_seq=seq, message_id=message_id, instance=token, project=project, reason=INTERNAL,
+                    stream_seq=meta.sequence.stream, message_id=headers.get(MSG_ID), instance=self._token(msg),
+                    project=headers.get(PROJECT), reason=INTERNAL,
                     detail=f"not processed after {self.settings.max_attempts} deliveries",
                 )
-            else:
-                await self.knowledge.ingest(
-                    token=token, body=msg.data, project=project, stream_seq=seq, message_id=message_id
-                )
-        except Exception as err:
-            logger.warning(
-                "report %s failed (delivery %s): %s", seq, meta.num_delivered, err,
-                extra={"action": "report_failed", "seq": seq},
-            )
-            if meta.num_delivered >= self.settings.max_attempts:
-                with contextlib.suppress(Exception):
-                    await self.knowledge.reject(
-                        stream_seq=seq, message_id=message_id, instance=token, project=project, reason=INTERNAL,
-                        detail=f"failed {meta.num_delivered} times; last: {type(err).__name__}: {err}",
-                    )
-                    await msg.term()
-                    return
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=min(2.0 ** meta.num_delivered, 30.0))
+            except Exception as err:
+                await self._failed(msg, err)
+                continue
+            await msg.ack()
+        if not ready:
             return
-        await msg.ack()
+        incoming = [
+            knowledge.Incoming(
+                token=self._token(msg), body=msg.data, project=(msg.headers or {}).get(PROJECT),
+                stream_seq=msg.metadata.sequence.stream, message_id=(msg.headers or {}).get(MSG_ID),
+            )
+            for msg in ready
+        ]
+        try:
+            outcomes: list[Any] = await self.knowledge.ingest_batch(incoming)
+        except Exception as err:
+            outcomes = [err] * len(ready)
+        for msg, outcome in zip(ready, outcomes):
+            if isinstance(outcome, BaseException):
+                await self._failed(msg, outcome)
+            else:
+                await msg.ack()
+
+    async def _failed(self, msg: Any, err: BaseException) -> None:
+        meta, headers = msg.metadata, msg.headers or {}
+        seq = meta.sequence.stream
+        logger.warning(
+            "report %s failed (delivery %s): %s", seq, meta.num_delivered, err,
+            extra={"action": "report_failed", "seq": seq},
+        )
+        if meta.num_delivered >= self.settings.max_attempts:
+            with contextlib.suppress(Exception):
+                await self.knowledge.reject(
+                    stream_seq=seq, message_id=headers.get(MSG_ID), instance=self._token(msg),
+                    project=headers.get(PROJECT), reason=INTERNAL,
+                    detail=f"failed {meta.num_delivered} times; last: {type(err).__name__}: {err}",
+                )
+                await msg.term()
+                return
+        with contextlib.suppress(Exception):
+            await msg.nak(delay=min(2.0 ** meta.num_delivered, 30.0))
 
 
 class AlertPublisher:

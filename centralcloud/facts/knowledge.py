@@ -1,10 +1,14 @@
 """Pattern knowledge: a report taken in, and the answers about what the team uses.
 
-`ingest` reads one published report (any of the four formats), makes it the project's current
-set and then, without holding up the next report: notes that aggregates need recomputing,
-queues unknown packages for a polite background fetch, and asks `on_stored` (the alerts) to
-look at the project. Answers are cached like facts, keyed under one group that a recompute
-or a changed report drops.
+`ingest_batch` takes the reports of one pull from the stream (any of the four formats). An
+identical re-send is recognised by the hash of its raw body and only moves "last seen"; the
+rest are decoded and applied in one transaction. Then, without holding up the next batch, it
+notes that aggregates need recomputing, queues unknown packages for a polite background fetch,
+and asks `on_stored` (the alerts) to look at each changed project.
+
+The answers read the aggregates the last recompute filled, so they lag reports by at most the
+recompute interval. They are cached like facts under one group, which a recompute drops on
+every replica (through `broadcast`, on the cache invalidation subject).
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Literal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal
 
 import msgspec
 
 from centralcloud.core import clock, errors, names
 from centralcloud.facts import cache
+from centralcloud.facts import pattern_replies as replies
 from centralcloud.patterns import formats, metrics
 from centralcloud.patterns import report as reports
 from centralcloud.store import db
@@ -33,6 +38,25 @@ logger = logging.getLogger(__name__)
 
 Ingested = Literal["stored", "unchanged", "duplicate", "rejected"]
 TREND_DAYS = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class Incoming:
+    """One report as it came off the stream."""
+
+    token: str
+    """The subject token: the instance, trusted over anything in the body."""
+    body: bytes
+    """The raw report."""
+    project: str | None
+    """The Project header, which wins over the document's project."""
+    stream_seq: int
+    """The message's stream sequence (idempotency key)."""
+    message_id: str | None
+    """The Nats-Msg-Id header, kept with a rejection."""
+
+    def body_digest(self) -> bytes:
+        return hashlib.sha256(msgspec.json.encode([self.project]) + b"\0" + self.body).digest()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +78,7 @@ class Knowledge:
         settings: Settings = Settings(),
         fetch_unknown: Callable[[list[names.PackageRef]], None] | None = None,
         on_stored: Callable[[int], Awaitable[None]] | None = None,
+        broadcast: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.database = database
         self.cache = read_cache
@@ -62,6 +87,8 @@ class Knowledge:
         """Queues packages nobody has stored yet for a background fetch."""
         self.on_stored = on_stored
         """Called with a project id after its set changed (alerts look at it)."""
+        self.broadcast = broadcast
+        """Tells every replica to drop a cache group (the aggregates moved)."""
         self.dirty = asyncio.Event()
         """Set when a report changed a set: the aggregates are behind."""
         self._encoder = msgspec.json.Encoder()
@@ -71,31 +98,85 @@ class Knowledge:
         self, *, token: str, body: bytes, project: str | None, stream_seq: int, message_id: str | None
     ) -> Ingested:
         """Take one report in; a report that cannot be used is recorded as rejected, not raised."""
-        try:
-            instance = reports.check_instance(token)
-            report = formats.decode(
-                body, project=project, max_bytes=self.settings.max_bytes, max_dependencies=self.settings.max_dependencies
-            )
-        except reports.ReportRejected as err:
-            await self.reject(
-                stream_seq=stream_seq, message_id=message_id, instance=token, project=project,
-                reason=err.reason, detail=err.message,
-            )
-            return "rejected"
-        outcome, project_id = await store_reports.save(
-            self.database, instance=instance, stream_seq=stream_seq, report=report
-        )
-        if outcome == "stored":
-            self.dirty.set()
-            await self.cache.invalidate_group(cache.PATTERNS)
-            tracked = [(entry.ecosystem, entry.name) for entry in report.dependencies if entry.tracked]
-            if self.fetch_unknown is not None and tracked:
-                unknown = await store_reports.unknown_packages(self.database, sorted(set(tracked)))
-                if unknown:
-                    self.fetch_unknown([names.PackageRef(ecosystem, name) for ecosystem, name in unknown])
-            if self.on_stored is not None and project_id is not None:
-                self._follow(self.on_stored(project_id))
+        [outcome] = await self.ingest_batch([
+            Incoming(token=token, body=body, project=project, stream_seq=stream_seq, message_id=message_id)
+        ])
+        if isinstance(outcome, BaseException):
+            raise outcome
         return outcome
+
+    async def ingest_batch(self, batch: Sequence[Incoming]) -> list[Ingested | BaseException]:
+        """Take reports in; for each, what happened or the error that kept it from being stored
+        (those alone are to be delivered again). Reports that cannot be used are rejected, not raised."""
+        outcomes: list[Ingested | BaseException | None] = [None] * len(batch)
+        valid: list[int] = []
+        for i, item in enumerate(batch):
+            try:
+                reports.check_instance(item.token)
+                valid.append(i)
+            except reports.ReportRejected as err:
+                outcomes[i] = await self._rejected(item, err)
+        digests = {i: batch[i].body_digest() for i in valid}
+        touched = await store_reports.touch_identical(
+            self.database, [(batch[i].token, digests[i], batch[i].stream_seq) for i in valid]
+        )
+        pending: dict[int, store_reports.Pending] = {}
+        for i in valid:
+            item = batch[i]
+            if item.stream_seq in touched:
+                outcomes[i] = "unchanged"
+                continue
+            try:
+                decoded = formats.decode(
+                    item.body, project=item.project, max_bytes=self.settings.max_bytes,
+                    max_dependencies=self.settings.max_dependencies,
+                )
+            except reports.ReportRejected as err:
+                outcomes[i] = await self._rejected(item, err)
+                continue
+            pending[i] = store_reports.Pending(
+                instance=item.token, stream_seq=item.stream_seq, body_digest=digests[i], report=decoded
+            )
+        if pending:
+            await self._apply(pending, outcomes)
+        return [outcome if outcome is not None else RuntimeError("not processed") for outcome in outcomes]
+
+    async def _apply(self, pending: dict[int, store_reports.Pending], outcomes: list[Any]) -> None:
+        entries = [entry for item in pending.values() for entry in item.report.dependencies]
+        ids = await store_reports.package_ids(self.database, [(e.ecosystem, e.name) for e in entries])
+        try:
+            results = dict(zip(pending, await store_reports.save_batch(self.database, list(pending.values()), ids=ids)))
+        except errors.CentralCloudError:
+            # One report (or a deadlock with another replica) sank the batch: apply them one by
+            # one, so only a report that fails alone is delivered again.
+            results = {}
+            for i, item in pending.items():
+                try:
+                    [results[i]] = await store_reports.save_batch(self.database, [item], ids=ids)
+                except errors.CentralCloudError as err:
+                    outcomes[i] = err
+        for i, (outcome, _) in results.items():
+            outcomes[i] = outcome
+        stored = [(pending[i], project_id) for i, (outcome, project_id) in results.items() if outcome == "stored"]
+        if not stored:
+            return
+        self.dirty.set()
+        tracked = {(e.ecosystem, e.name) for item, _ in stored for e in item.report.dependencies if e.tracked}
+        if self.fetch_unknown is not None and tracked:
+            unknown = await store_reports.unknown_packages(self.database, sorted(tracked))
+            if unknown:
+                self.fetch_unknown([names.PackageRef(ecosystem, name) for ecosystem, name in unknown])
+        if self.on_stored is not None:
+            for _, project_id in stored:
+                if project_id is not None:
+                    self._follow(self.on_stored(project_id))
+
+    async def _rejected(self, item: Incoming, err: reports.ReportRejected) -> Ingested:
+        await self.reject(
+            stream_seq=item.stream_seq, message_id=item.message_id, instance=item.token, project=item.project,
+            reason=err.reason, detail=err.message,
+        )
+        return "rejected"
 
     async def reject(
         self, *, stream_seq: int, message_id: str | None, instance: str, project: str | None, reason: str, detail: str
@@ -130,11 +211,18 @@ class Knowledge:
         (None when another replica was recomputing; its result serves)."""
         self.dirty.clear()
         try:
-            transactions = await store_patterns.recompute(self.database, min_instances=self.settings.min_instances)
+            transactions = await store_patterns.recompute(
+                self.database, min_instances=self.settings.min_instances, since=self._since()
+            )
         except BaseException:
             self.dirty.set()
             raise
         await self.cache.invalidate_group(cache.PATTERNS)
+        if self.broadcast is not None:
+            try:
+                await self.broadcast(cache.PATTERNS)
+            except Exception as err:  # this replica dropped its own; the others' TTL bounds theirs
+                logger.warning("cache invalidation not sent: %s", err, extra={"action": "patterns_recompute"})
         return transactions
 
     async def recompute_when_dirty(self, *, interval: float, stop: asyncio.Event) -> None:
@@ -166,98 +254,19 @@ class Knowledge:
         return encoded
 
     async def usage(self, package: tuple[str, str]) -> bytes:
-        return await self._cached(f"usage\0{package[0]}\0{package[1]}", lambda: self._usage(package))
-
-    async def _usage(self, package: tuple[str, str]) -> messages.UsageReply:
-        ecosystem, name = package
-        row = await store_patterns.usage(self.database, ecosystem=ecosystem, name=name)
-        purl = purl_of(ecosystem, name)
-        if row is None:
-            return messages.UsageReply(
-                ecosystem=ecosystem, name=name, purl=purl, instances=0, projects=0, direct_instances=0, versions=[],
-                first_seen=None, last_seen=None, trend=messages.Trend(added_30d=0, dropped_30d=0),
-            )
-        in_use = await store_patterns.versions(self.database, row["id"], min_instances=self.settings.min_instances)
-        trend = await store_patterns.trends(self.database, [row["id"]], since=self._since())
-        added, dropped = trend.get(row["id"], (0, 0))
-        return messages.UsageReply(
-            ecosystem=ecosystem, name=name, purl=purl, instances=row["instances"], projects=row["projects"],
-            direct_instances=row["direct_instances"],
-            versions=[messages.VersionUsage(version=v["version"], instances=v["instances"]) for v in in_use],
-            first_seen=row["first_seen_at"], last_seen=row["last_seen"],
-            trend=messages.Trend(added_30d=added, dropped_30d=dropped),
-        )
+        return await self._cached(f"usage\0{package[0]}\0{package[1]}", lambda: replies.usage(self.database, package))
 
     async def pairs(self, package: tuple[str, str], *, limit: int) -> bytes:
-        return await self._cached(f"pairs\0{package[0]}\0{package[1]}\0{limit}", lambda: self._pairs(package, limit))
-
-    async def _pairs(self, package: tuple[str, str], limit: int) -> messages.PairsReply:
-        ecosystem, name = package
-        row = await store_patterns.usage(self.database, ecosystem=ecosystem, name=name)
-        state = await store_patterns.state(self.database)
-        found = []
-        if row is not None:
-            for pair in await store_patterns.pairs(
-                self.database, row["id"], min_instances=self.settings.min_instances, limit=limit
-            ):
-                measures = metrics.associate(
-                    together=pair["projects"], a=pair["a"], b=pair["b"], total=pair["transactions"]
-                )
-                found.append(messages.PairInfo(
-                    purl=purl_of(pair["ecosystem"], pair["name"]), projects=pair["projects"], instances=pair["instances"],
-                    support=round(measures.support, 6), confidence=round(measures.confidence_ab, 6),
-                    confidence_reverse=round(measures.confidence_ba, 6), lift=round(measures.lift, 6),
-                    npmi=round(measures.npmi, 6),
-                ))
-        return messages.PairsReply(
-            purl=purl_of(ecosystem, name), pairs=found,
-            transactions=state["transactions"] if state else 0, computed_at=state["computed_at"] if state else None,
-        )
+        return await self._cached(f"pairs\0{package[0]}\0{package[1]}\0{limit}", lambda: replies.pairs(
+            self.database, package, limit=limit, min_instances=self.settings.min_instances))
 
     async def popular(self, *, kind: str, ecosystem: str | None, limit: int) -> bytes:
         return await self._cached(
-            f"popular\0{kind}\0{ecosystem}\0{limit}", lambda: self._popular(kind=kind, ecosystem=ecosystem, limit=limit)
-        )
-
-    async def _popular(self, *, kind: str, ecosystem: str | None, limit: int) -> messages.PopularReply:
-        least = self.settings.min_instances
-        if kind == "packages":
-            rows = await store_patterns.popular_packages(self.database, ecosystem=ecosystem, min_instances=least, limit=limit)
-            trends = await store_patterns.trends(self.database, [row["id"] for row in rows], since=self._since())
-            return messages.PopularReply(kind=kind, packages=[
-                messages.PopularPackage(
-                    purl=purl_of(row["ecosystem"], row["name"]), instances=row["instances"], projects=row["projects"],
-                    trend=_trend(trends.get(row["id"], (0, 0))),
-                )
-                for row in rows
-            ])
-        if kind == "pairs":
-            rows = await store_patterns.popular_pairs(self.database, ecosystem=ecosystem, min_instances=least, limit=limit)
-            found = []
-            for row in rows:
-                measures = metrics.associate(together=row["projects"], a=row["a"], b=row["b"], total=row["transactions"])
-                found.append(messages.PopularPair(
-                    purls=[purl_of(row["a_ecosystem"], row["a_name"]), purl_of(row["b_ecosystem"], row["b_name"])],
-                    projects=row["projects"], instances=row["instances"],
-                    lift=round(measures.lift, 6), npmi=round(measures.npmi, 6),
-                ))
-            return messages.PopularReply(kind=kind, pairs=found)
-        rows = await store_patterns.popular_patterns(self.database, min_instances=least, limit=limit, since=self._since())
-        return messages.PopularReply(kind=kind, patterns=[
-            messages.PopularPattern(
-                kind=row["kind"], name=row["name"], instances=row["instances"], projects=row["projects"],
-                trend=_trend((row["added"], row["dropped"])),
-                associated=[
-                    messages.AssociatedPackage(
-                        purl=purl_of(item["ecosystem"], item["name"]), projects=item["projects"], lift=round(item["lift"], 6)
-                    )
-                    for item in row["associated"]
-                    if ecosystem is None or item["ecosystem"] == ecosystem
-                ],
-                first_seen=row["first_seen_at"], last_seen=row["last_seen_at"],
+            f"popular\0{kind}\0{ecosystem}\0{limit}", lambda: replies.popular(
+                self.database, min_instances=self.settings.min_instances, since=self._since(), kind=kind,
+                ecosystem=ecosystem, limit=limit,
             )
-            for row in rows
-        ])
+        )
 
     async def instance(self, instance: str, *, limit: int) -> messages.InstanceReply:
         """An instance's own view: never cached, so a report just sent shows at once."""
@@ -279,15 +288,6 @@ class Knowledge:
 
     def _since(self) -> dt.datetime:
         return clock.utcnow() - dt.timedelta(days=TREND_DAYS)
-
-
-def _trend(counts: tuple[int, int]) -> messages.Trend:
-    return messages.Trend(added_30d=counts[0], dropped_30d=counts[1])
-
-
-def purl_of(ecosystem: str, name: str) -> str:
-    """The versionless purl of a reported package, tracked or not."""
-    return reports.Entry(ecosystem=ecosystem, name=name).purl
 
 
 def package(*, ecosystem_name: str | None, name: str | None, purl: str | None) -> tuple[str, str]:

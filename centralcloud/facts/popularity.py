@@ -16,12 +16,10 @@ import dataclasses
 import math
 import types
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from centralcloud.facts import quality
+from centralcloud.facts import score_inputs
 
-Part = float | int | str | None
+Part = score_inputs.Part
 
 # Recent downloads say more about today's use than an all-time total that keeps
 # growing for abandoned packages, and dependents are the hardest signal to game.
@@ -90,7 +88,7 @@ def reference_for(ecosystem: str) -> Reference:
     return REFERENCES.get(ecosystem, DEFAULT_REFERENCE)
 
 
-def signal_value(item: quality.Signals, signal: str) -> float | None:
+def signal_value(item: score_inputs.Signals, signal: str) -> float | None:
     """The value of one signal, or None when it is unknown.
 
     No dependents within our store is no evidence: the store holds only what instances
@@ -102,11 +100,11 @@ def signal_value(item: quality.Signals, signal: str) -> float | None:
     return max(0.0, float(raw))
 
 
-def has_downloads(item: quality.Signals) -> bool:
+def has_downloads(item: score_inputs.Signals) -> bool:
     return any(getattr(item, signal) is not None for signal in DOWNLOAD_SIGNALS)
 
 
-def compute(signals: Sequence[quality.Signals], parts: Sequence[dict[str, Part]]) -> list[float | None]:
+def compute(signals: Sequence[score_inputs.Signals], parts: Sequence[dict[str, Part]]) -> list[float | None]:
     """Popularity of every package of `signals` (None where unknown), writing its parts into `parts`."""
     populations = _populations(signals)
     values = [
@@ -128,7 +126,7 @@ def compute(signals: Sequence[quality.Signals], parts: Sequence[dict[str, Part]]
     return values
 
 
-def _populations(signals: Sequence[quality.Signals]) -> dict[str, dict[str, list[float]]]:
+def _populations(signals: Sequence[score_inputs.Signals]) -> dict[str, dict[str, list[float]]]:
     """Sorted values of each signal per ecosystem, among packages that have it."""
     result: dict[str, dict[str, list[float]]] = {}
     for item in signals:
@@ -143,7 +141,7 @@ def _populations(signals: Sequence[quality.Signals]) -> dict[str, dict[str, list
     return result
 
 
-def _one(item: quality.Signals, *, population: Mapping[str, list[float]], parts: dict[str, Part]) -> float | None:
+def _one(item: score_inputs.Signals, *, population: Mapping[str, list[float]], parts: dict[str, Part]) -> float | None:
     reference = reference_for(item.ecosystem)
     weighted = 0.0
     total_weight = 0.0

@@ -23,9 +23,9 @@ from collections.abc import Mapping, Sequence
 import msgspec
 
 from centralcloud.core import clock
-from centralcloud.facts import popularity
+from centralcloud.facts import popularity, score_inputs
 
-Part = popularity.Part
+Part = score_inputs.Part
 
 DIMENSIONS: tuple[str, ...] = ("popularity", "maintenance", "security", "community")
 
@@ -66,47 +66,6 @@ INSTANCES_SATURATION = 10
 COMMUNITY_DEPENDENTS_SATURATION = 100
 
 
-class Signals(msgspec.Struct, frozen=True, kw_only=True):
-    """What we know about one package, gathered from the store, for scoring."""
-
-    ecosystem: str
-    """npm, cargo, hex, pypi (purl types); popularity is ranked within it."""
-    name: str
-    """The package name as the ecosystem spells it."""
-    downloads: int | None = None
-    """All-time downloads, when the registry says."""
-    recent_downloads: int | None = None
-    """Downloads in the registry's recent window, when the registry says."""
-    stars: int | None = None
-    """Stars of the source repository, when known."""
-    forks: int | None = None
-    """Forks of the source repository, when known (reported, not scored)."""
-    open_issues: int | None = None
-    """Open issues of the source repository, when known."""
-    dependents: int = 0
-    """Stored packages whose latest version depends on this one."""
-    instances: int = 0
-    """Distinct instances that report using this package."""
-    releases: tuple[dt.datetime, ...] = ()
-    """Publication times of its releases, pre-releases and yanked versions left out (a list works too)."""
-    latest_release_at: dt.datetime | None = None
-    """Publication time of the latest release, when known."""
-    archived: bool | None = None
-    """The source repository is archived; None when unknown."""
-    deprecated: bool = False
-    """The package is deprecated or retired by its publisher."""
-    advisories_latest: tuple[float | None, ...] = ()
-    """CVSS base score of each advisory affecting the latest version; None when an advisory has none."""
-    fix_days: tuple[float, ...] = ()
-    """For past advisories of this package: days from publication to the first fixed release, when known."""
-    has_repository: bool = False
-    """A source repository is linked."""
-    has_license: bool = False
-    """A license is declared."""
-    has_documentation: bool = False
-    """A documentation link or readme is present."""
-
-
 class Score(msgspec.Struct, frozen=True, kw_only=True):
     """The quality score of one package and how it was reached."""
 
@@ -127,7 +86,7 @@ class Score(msgspec.Struct, frozen=True, kw_only=True):
     parts: dict[str, Part] = {}
     """Every input and intermediate value, by name (see docs/quality.md)."""
 
-def compute(signals: Sequence[Signals], *, now: dt.datetime) -> list[Score]:
+def compute(signals: Sequence[score_inputs.Signals], *, now: dt.datetime) -> list[Score]:
     """Score every package in `signals`, in the same order, as of `now`.
 
     Popularity ranks each package among the packages of its own ecosystem in this
@@ -176,7 +135,7 @@ def compute(signals: Sequence[Signals], *, now: dt.datetime) -> list[Score]:
     return scores
 
 
-def _maintenance(item: Signals, *, now: dt.datetime, parts: dict[str, Part]) -> float:
+def _maintenance(item: score_inputs.Signals, *, now: dt.datetime, parts: dict[str, Part]) -> float:
     releases = [clock.aware(when) for when in item.releases]
     candidates = [*releases]
     if item.latest_release_at is not None:
@@ -250,7 +209,7 @@ def severity_band(score: float | None) -> str:
     return "none"
 
 
-def _security(item: Signals, *, parts: dict[str, Part]) -> float:
+def _security(item: score_inputs.Signals, *, parts: dict[str, Part]) -> float:
     penalties = {band: points for _, band, points in SEVERITY_BANDS}
     penalties["unscored"] = UNKNOWN_SEVERITY_PENALTY
     counts = dict.fromkeys(penalties, 0)
@@ -277,7 +236,7 @@ def _security(item: Signals, *, parts: dict[str, Part]) -> float:
     return _clamp(SECURITY_BASE - penalty + adjustment)
 
 
-def _community(item: Signals, *, parts: dict[str, Part]) -> float:
+def _community(item: score_inputs.Signals, *, parts: dict[str, Part]) -> float:
     instances = popularity.log_scale(item.instances, INSTANCES_SATURATION)
     reach = popularity.log_scale(item.dependents, COMMUNITY_DEPENDENTS_SATURATION)
     parts["instances"] = item.instances

@@ -32,7 +32,7 @@ from centralcloud.jobs import (
     advisories, alerts, cleanup, downloads, packages, patterns, progress, repositories, schedule, scores,
 )
 from centralcloud.store import db, runs
-from centralcloud.wire import subjects
+from centralcloud.wire import messages, subjects
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class SyncJob:
         if self.publish is None:
             return
         with contextlib.suppress(Exception):
-            await self.publish(subjects.CACHE_INVALIDATE.name, msgspec.json.encode({"all": True}))
+            await self.publish(subjects.CACHE_INVALIDATE.name, msgspec.json.encode(messages.CacheInvalidation(all=True)))
 
     async def scheduler(self, plan: schedule.Schedule, stop: asyncio.Event) -> None:
         """The cron loop: resume an interrupted run, then start each due tick once."""

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from centralcloud.core import ecosystems as known_ecosystems
 from centralcloud.core import errors
-from centralcloud.facts import advisories, quality
+from centralcloud.facts import advisories, quality, score_inputs
 from centralcloud.jobs import progress as run_progress
 from centralcloud.store import scores as store_scores
 
@@ -36,7 +36,7 @@ async def compute(job: run_progress.Run, ecosystems: Iterable[str]) -> int:
                 found = []
             latest_advisories[row["id"]] = tuple(a.score for a in found)
     signals = [
-        quality.Signals(
+        score_inputs.Signals(
             ecosystem=row["ecosystem"],
             name=row["name"],
             downloads=row["downloads"],

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import msgspec
 import nats
 
 from centralcloud import __version__
@@ -32,7 +33,7 @@ from centralcloud.runtime import database as local
 from centralcloud.runtime import nats_options as nats_connection
 from centralcloud.sources import http, npm_audit
 from centralcloud.store import migrations, search
-from centralcloud.wire import subjects
+from centralcloud.wire import messages, subjects
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +215,7 @@ async def start_patterns(
     the_knowledge = knowledge.Knowledge(
         database=the_catalog.database, read_cache=the_catalog.cache,
         settings=knowledge.Settings(min_instances=settings.pattern_min_instances),
-        fetch_unknown=fetcher.add, on_stored=the_alerts.for_project,
+        fetch_unknown=fetcher.add, on_stored=the_alerts.for_project, broadcast=_broadcaster(client),
     )
     stack.push_async_callback(the_knowledge.close)
     consumer = streams.ReportConsumer(js=js, the_knowledge=the_knowledge, settings=options)
@@ -227,12 +228,30 @@ async def start_patterns(
 
 
 def _invalidator(the_catalog: catalog.Catalog) -> Callable[[Any], Awaitable[None]]:
-    """Drop this replica's cached answers when any replica's sync run ends (scores moved for all)."""
+    """Drop this replica's cached answers when any replica's sync run ends (scores moved for
+    all), or one group of them when that group's data moved (the pattern aggregates)."""
+    decoder = msgspec.json.Decoder(messages.CacheInvalidation)
 
     async def on_message(msg: Any) -> None:
-        await the_catalog.cache.clear()
+        try:
+            wanted = decoder.decode(msg.data)
+        except msgspec.DecodeError:
+            wanted = messages.CacheInvalidation(all=True)  # unreadable: dropping all is always safe
+        if wanted.group is not None and not wanted.all:
+            await the_catalog.cache.invalidate_group(wanted.group)
+        else:
+            await the_catalog.cache.clear()
 
     return on_message
+
+
+def _broadcaster(client: nats.aio.client.Client) -> Callable[[str], Awaitable[None]]:
+    """Tell every replica (this one included) to drop a cache group."""
+
+    async def broadcast(group: str) -> None:
+        await client.publish(subjects.CACHE_INVALIDATE.name, msgspec.json.encode(messages.CacheInvalidation(group=group)))
+
+    return broadcast
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:

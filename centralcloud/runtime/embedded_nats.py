@@ -31,6 +31,11 @@ logger = logging.getLogger(__name__)
 
 NATS_SERVER_NAME = "centralcloud-embedded"
 
+MAX_PAYLOAD = 8 * 1024 * 1024
+"""Largest message the embedded server accepts: above NATS's 1 MB default, so a report up to
+the report size limit (patterns.report.MAX_BYTES) with its headers gets through to be taken in
+(or rejected as too large by the service, never refused by the server)."""
+
 # nats-server appends to its log across runs; past this size the old log is
 # moved aside once, so a long-lived data directory does not grow without bound.
 _LOG_ROTATE_BYTES = 5 * 1024 * 1024
@@ -157,6 +162,12 @@ class EmbeddedNats:
         args = [binary]
         if self.config_file is not None:
             args += ["-c", str(self.config_file)]
+        else:
+            # nats-server has no flag for max_payload: a one-line file carries it.
+            assert self._store_dir is not None
+            base = self._store_dir / "centralcloud-base.conf"
+            base.write_text(f"max_payload: {MAX_PAYLOAD}\n", encoding="utf-8")
+            args += ["-c", str(base)]
         args += ["-a", self.host, "-p", str(port)]
         if self.config_file is None:
             args += ["-js", "-sd", str(self._store_dir), "-n", NATS_SERVER_NAME]

@@ -13,7 +13,7 @@ from typing import Any
 
 from centralcloud.core import errors
 from centralcloud.edge import streams
-from centralcloud.runtime import auth, config
+from centralcloud.runtime import asking, auth, config
 from centralcloud.runtime import nats_options as nats_connection
 from centralcloud.wire import subjects
 
@@ -48,7 +48,6 @@ def default_instance(value: str | None) -> str:
 
 
 def patterns_payload(args: argparse.Namespace) -> tuple[subjects.Subject, dict[str, Any]]:
-    from centralcloud.runtime import cli
 
     payload: dict[str, Any] = {}
     if args.limit is not None:
@@ -56,7 +55,7 @@ def patterns_payload(args: argparse.Namespace) -> tuple[subjects.Subject, dict[s
     if args.question in ("usage", "pairs"):
         if not args.package:
             raise errors.BadRequest(f"usage: centralcloud patterns {args.question} PURL (or ECOSYSTEM/NAME)")
-        payload |= cli.package_payload(args.package, None)
+        payload |= asking.package_payload(args.package, None)
         return (subjects.PATTERNS_USAGE if args.question == "usage" else subjects.PATTERNS_PAIRS), payload
     if args.question == "popular":
         payload["kind"] = args.package or "packages"

@@ -2,7 +2,7 @@
 
 Python runs one core per process, so a machine with more cores serves with more processes.
 The process `serve` starts owns the embedded servers when there are any. Once it has migrated
-the database, it starts the other N-1 as `python -m centralcloud.runtime.workers`, handing
+the database, it starts the other N-1 as `python -m centralcloud.runtime.worker_main`, handing
 each its settings on stdin (secrets stay off the command line) with the database and NATS
 URLs it really serves on, so they connect instead of starting servers of their own.
 
@@ -61,7 +61,7 @@ class Workers:
         try:
             for _ in range(count):
                 process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "centralcloud.runtime.workers", stdin=asyncio.subprocess.PIPE
+                    sys.executable, "-m", "centralcloud.runtime.worker_main", stdin=asyncio.subprocess.PIPE
                 )
                 started.processes.append(process)
                 assert process.stdin is not None
@@ -91,38 +91,3 @@ class Workers:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
-
-
-async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
-    # Reparented (the first process died without stopping us): nobody would ever stop this one.
-    while os.getppid() == parent:
-        await asyncio.sleep(1)
-    logger.warning("the first service process has gone; stopping", extra={"action": "stop"})
-    stop.set()
-
-
-async def _serve(settings: config.Settings, parent: int) -> None:
-    from centralcloud.runtime import app
-
-    stop = asyncio.Event()
-    watcher = asyncio.create_task(_watch_parent(parent, stop))
-    try:
-        await app.run(settings, stop=stop)
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-
-
-def main() -> int:
-    from centralcloud.runtime import cli
-
-    received = json.loads(sys.stdin.buffer.read())
-    settings = config.Settings.model_validate(received["settings"])
-    cli.setup_logging(settings.log_level, json_logs=received["json_logs"])
-    asyncio.run(_serve(settings, received["parent"]))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,5 @@
-"""What the team uses: live usage of one package, and the recomputed aggregates behind pairs,
-popular packages and learned patterns."""
+"""What the team uses: the aggregates behind usage, pairs, popular packages and learned
+patterns, filled by one recompute and read one indexed row (or a few) at a time."""
 
 from __future__ import annotations
 
@@ -14,18 +14,9 @@ ASSOCIATED_PER_PATTERN = 5
 
 
 async def usage(database: db.Executor, *, ecosystem: str, name: str) -> Any:
-    """Instances, projects, direct instances, first and last seen of one package; None if never reported."""
-    return await database.fetchrow("package_usage_live", ecosystem, name)
-
-
-async def versions(database: db.Executor, package_id: int, *, min_instances: int) -> list[Any]:
-    return await database.fetch("package_usage_versions", package_id, min_instances)
-
-
-async def trends(database: db.Executor, package_ids: list[int], *, since: dt.datetime) -> dict[int, tuple[int, int]]:
-    """(added, dropped) instances per package since `since`."""
-    rows = await database.fetch("package_trends", package_ids, since)
-    return {row["package_id"]: (row["added"], row["dropped"]) for row in rows}
+    """Counts, last seen, versions shown and trend of one package as of the last recompute,
+    with its first-seen time; None if never reported."""
+    return await database.fetchrow("package_usage", ecosystem, name)
 
 
 async def pairs(database: db.Executor, package_id: int, *, min_instances: int, limit: int) -> list[Any]:
@@ -49,14 +40,16 @@ async def state(database: db.Executor) -> Any:
     return await database.fetchrow("pattern_state")
 
 
-async def recompute(database: db.Database, *, min_instances: int) -> int | None:
-    """Recompute usage counts, pairs and learned patterns in one transaction; returns the
-    transactions, or None when another replica is recomputing right now."""
+async def recompute(database: db.Database, *, min_instances: int, since: dt.datetime) -> int | None:
+    """Recompute usage (with the trend since `since`), pairs and learned patterns in one
+    transaction, forgetting adds and drops older than `since`; returns the transactions, or
+    None when another replica is recomputing right now."""
     async with database.transaction() as tx:
         if not await tx.fetchval("try_patterns_lock", PATTERNS_LOCK):
             return None
+        await tx.execute("prune_pattern_events", since)
         await tx.execute("clear_pattern_aggregates")
-        await tx.execute("recompute_package_usage")
+        await tx.execute("recompute_package_usage", min_instances, since)
         transactions = await tx.fetchval("recompute_transactions")
         await tx.execute("recompute_package_pairs", min_instances)
         await tx.execute("recompute_learned_patterns", min_instances, ASSOCIATED_PER_PATTERN)

@@ -1,12 +1,15 @@
 """Reports from instances: each project's current dependency set, rejected reports, sent alerts.
 
-A report replaces its project's set in one transaction. The project row remembers the JetStream
-sequence of the last message applied, so a redelivered (or older) message changes nothing, and
-the digest of the set, so an unchanged re-report moves only "last seen".
+Reports arrive in batches (one pull from the stream). An identical re-send (same raw body) is
+recognised by its body digest and moves only "last seen", one row per report. The others are
+applied in one transaction per batch, one `apply_report` call each, which writes only what
+differs from the stored set. The project row remembers the JetStream sequence of the last
+message applied, so a redelivered (or older) message changes nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
@@ -16,7 +19,34 @@ from centralcloud.store import db
 Outcome = Literal["stored", "unchanged", "duplicate"]
 
 
-async def _package_ids(connection: db.Executor, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+@dataclasses.dataclass(frozen=True)
+class Pending:
+    """A decoded report waiting to be applied."""
+
+    instance: str
+    """The instance the report came from (the subject token)."""
+    stream_seq: int
+    """Its JetStream stream sequence."""
+    body_digest: bytes
+    """Hash of the raw body and Project header: an identical re-send matches it."""
+    report: reports.Report
+    """The report decoded."""
+
+
+async def touch_identical(database: db.Executor, items: Sequence[tuple[str, bytes, int]]) -> set[int]:
+    """Of (instance, body digest, stream sequence), the sequences that re-sent their project's last
+    body: those moved only "last seen"."""
+    if not items:
+        return set()
+    rows = await database.fetch(
+        "touch_identical_reports", [i[0] for i in items], [i[1] for i in items], [i[2] for i in items]
+    )
+    return {row["seq"] for row in rows}
+
+
+async def package_ids(database: db.Executor, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Ids of reported packages, creating the missing ones in their own short transaction (so
+    concurrent batches never wait on each other's new packages)."""
     wanted = sorted(set(keys))
     found: dict[tuple[str, str], int] = {}
     # A package created by a concurrent report after this statement's snapshot is neither
@@ -25,61 +55,34 @@ async def _package_ids(connection: db.Executor, keys: Sequence[tuple[str, str]])
         missing = [key for key in wanted if key not in found]
         if not missing:
             break
-        rows = await connection.fetch(
+        rows = await database.fetch(
             "reported_package_ids", [key[0] for key in missing], [key[1] for key in missing]
         )
         found.update({(row["ecosystem"], row["name"]): row["id"] for row in rows})
     return found
 
 
-async def save(
-    database: db.Database, *, instance: str, stream_seq: int, report: reports.Report
-) -> tuple[Outcome, int | None]:
-    """Make `report` the project's current set; (what happened, the project's id when stored)."""
-    digest = report.digest()
-    if await database.fetchval("touch_unchanged_report", instance, report.project, digest, stream_seq) is not None:
-        return "unchanged", None
+async def save_batch(
+    database: db.Database, items: Sequence[Pending], *, ids: dict[tuple[str, str], int]
+) -> list[tuple[Outcome, int | None]]:
+    """Apply decoded reports in one transaction, in stream order; (what happened, the project's
+    id when stored) for each, in the order given. Any failure rolls back the whole batch."""
+    order = sorted(range(len(items)), key=lambda i: items[i].stream_seq)
+    results: list[tuple[Outcome, int | None]] = [("duplicate", None)] * len(items)
     async with database.transaction() as tx:
-        await tx.execute("upsert_instance", instance)
-        current = await tx.fetchrow("lock_reported_project", instance, report.project)
-        if current is not None and current["stream_seq"] >= stream_seq:
-            return "duplicate", None
-        if current is not None and current["digest"] == digest:
-            # Another replica stored this very set between the first look and the lock.
-            await tx.fetchval("save_reported_project", instance, report.project, digest, report.format, stream_seq,
-                              len(report.dependencies), report.rejected, _rejects(report))
-            return "unchanged", None
-        ids = await _package_ids(tx, [(entry.ecosystem, entry.name) for entry in report.dependencies])
-        project_id = await tx.fetchval(
-            "save_reported_project", instance, report.project, digest, report.format, stream_seq,
-            len(report.dependencies), report.rejected, _rejects(report),
-        )
-        if project_id is None:
-            return "duplicate", None
-        old = {row["package_id"] for row in await tx.fetch("delete_reported_dependencies", project_id)}
-        deps = report.dependencies
-        await tx.execute(
-            "insert_reported_dependencies", project_id,
-            [ids[(e.ecosystem, e.name)] for e in deps], [e.version or "" for e in deps],
-            [e.requirement for e in deps], [e.kind for e in deps], [e.direct for e in deps],
-        )
-        new = {ids[(e.ecosystem, e.name)] for e in deps}
-        changes = [(package, "added") for package in sorted(new - old)] + [(package, "dropped") for package in sorted(old - new)]
-        if changes:
-            await tx.execute("record_usage_events", instance, [c[0] for c in changes], [c[1] for c in changes])
-        old_patterns = {(row["kind"], row["name"]) for row in await tx.fetch("delete_reported_patterns", project_id)}
-        new_patterns = {(p.kind, p.name) for p in report.patterns}
-        if new_patterns:
-            ordered = sorted(new_patterns)
-            await tx.execute("insert_reported_patterns", project_id, [p[0] for p in ordered], [p[1] for p in ordered])
-        pattern_changes = [(*p, "added") for p in sorted(new_patterns - old_patterns)]
-        pattern_changes += [(*p, "dropped") for p in sorted(old_patterns - new_patterns)]
-        if pattern_changes:
-            await tx.execute(
-                "record_pattern_events", instance,
-                [c[0] for c in pattern_changes], [c[1] for c in pattern_changes], [c[2] for c in pattern_changes],
+        await tx.execute("touch_instances", sorted({item.instance for item in items}))
+        for i in order:
+            item = items[i]
+            report, deps = item.report, item.report.dependencies
+            row = await tx.fetchrow(
+                "apply_report", item.instance, report.project, report.digest(), item.body_digest, report.format,
+                item.stream_seq, len(deps), report.rejected, _rejects(report),
+                [ids[(e.ecosystem, e.name)] for e in deps], [e.version or "" for e in deps],
+                [e.requirement for e in deps], [e.kind for e in deps], [e.direct for e in deps],
+                [p.kind for p in report.patterns], [p.name for p in report.patterns],
             )
-        return "stored", project_id
+            results[i] = (row["outcome"], row["project_id"])
+    return results
 
 
 def _rejects(report: reports.Report) -> list[dict[str, Any]]:

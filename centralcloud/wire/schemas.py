@@ -58,6 +58,7 @@ def build() -> dict[str, dict[str, Any]]:
         types[f"{subject.name}.reply"] = subject.reply
     types["error"] = messages.ErrorReply
     types[subjects.ALERTS.name] = messages.Alert  # published on centralcloud.alerts.<instance>
+    types[subjects.CACHE_INVALIDATE.name] = messages.CacheInvalidation
     names = list(types)
     (schemas, components) = msgspec.json.schema_components(
         [types[name] for name in names], ref_template="#/$defs/{name}"

@@ -169,7 +169,10 @@ REQUESTS: tuple[Subject, ...] = (
 
 CACHE_INVALIDATE = Event(
     name=f"{PREFIX}.cache.invalidate",
-    description="Sent when a sync run ends; every replica drops its cached answers, since scores moved for all",
+    description=(
+        "A CacheInvalidation: sent when a sync run ends (every replica drops its cached answers, since scores"
+        " moved for all) and when pattern aggregates are recomputed (every replica drops that group)"
+    ),
 )
 
 # Pattern knowledge (issue 8): published events, kept by JetStream streams.

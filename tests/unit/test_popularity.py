@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from centralcloud.facts import popularity
+from centralcloud.facts import popularity, score_inputs
 from centralcloud.jobs import downloads
 from centralcloud.facts import quality
 from centralcloud.sources import npm_downloads
@@ -15,12 +15,12 @@ from centralcloud.sources import npm_downloads
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
 
 
-def scored(*signals: quality.Signals) -> dict[str, quality.Score]:
+def scored(*signals: score_inputs.Signals) -> dict[str, quality.Score]:
     return {score.name: score for score in quality.compute(list(signals), now=NOW)}
 
 
 def test_no_signal_at_all_is_unknown_not_zero() -> None:
-    scores = scored(quality.Signals(ecosystem="npm", name="quiet", releases=(NOW - dt.timedelta(days=10),)))
+    scores = scored(score_inputs.Signals(ecosystem="npm", name="quiet", releases=(NOW - dt.timedelta(days=10),)))
     quiet = scores["quiet"]
     assert quiet.popularity is None
     assert quiet.parts["popularity_unknown"] == popularity.UNKNOWN_REASON
@@ -32,8 +32,8 @@ def test_no_signal_at_all_is_unknown_not_zero() -> None:
 
 def test_no_dependents_in_the_store_is_no_evidence() -> None:
     scores = scored(
-        quality.Signals(ecosystem="npm", name="used-everywhere", recent_downloads=150_000_000, dependents=0),
-        quality.Signals(ecosystem="npm", name="used-here", recent_downloads=150_000_000, dependents=5),
+        score_inputs.Signals(ecosystem="npm", name="used-everywhere", recent_downloads=150_000_000, dependents=0),
+        score_inputs.Signals(ecosystem="npm", name="used-here", recent_downloads=150_000_000, dependents=5),
     )
     assert scores["used-everywhere"].parts["dependents_score"] is None
     assert scores["used-everywhere"].popularity == scores["used-everywhere"].parts["recent_downloads_score"]
@@ -41,10 +41,10 @@ def test_no_dependents_in_the_store_is_no_evidence() -> None:
 
 def test_dependents_alone_never_outrank_real_download_counts() -> None:
     scores = scored(
-        quality.Signals(ecosystem="npm", name="big", recent_downloads=150_000_000),
-        quality.Signals(ecosystem="npm", name="small", recent_downloads=2_000),
-        quality.Signals(ecosystem="npm", name="many-dependents", dependents=400),
-        quality.Signals(ecosystem="pypi", name="alone-in-pypi", dependents=400),
+        score_inputs.Signals(ecosystem="npm", name="big", recent_downloads=150_000_000),
+        score_inputs.Signals(ecosystem="npm", name="small", recent_downloads=2_000),
+        score_inputs.Signals(ecosystem="npm", name="many-dependents", dependents=400),
+        score_inputs.Signals(ecosystem="pypi", name="alone-in-pypi", dependents=400),
     )
     small, propped = scores["small"], scores["many-dependents"]
     assert small.popularity is not None and propped.popularity is not None
@@ -58,8 +58,8 @@ def test_dependents_alone_never_outrank_real_download_counts() -> None:
 
 def test_stars_are_a_signal_of_their_own() -> None:
     scores = scored(
-        quality.Signals(ecosystem="npm", name="downloaded", recent_downloads=1_000),
-        quality.Signals(ecosystem="npm", name="starred", stars=50_000, dependents=3),
+        score_inputs.Signals(ecosystem="npm", name="downloaded", recent_downloads=1_000),
+        score_inputs.Signals(ecosystem="npm", name="starred", stars=50_000, dependents=3),
     )
     assert "popularity_cap" not in scores["starred"].parts
     assert scores["starred"].popularity > scores["downloaded"].popularity  # type: ignore[operator]

@@ -836,23 +836,26 @@ SELECT 1;
 -- ---------------------------------------------------------------------------------------------
 -- Pattern knowledge (issue 8): reports, aggregates, answers, alerts.
 
--- name: touch_unchanged_report --
--- An unchanged re-report: only "last seen" moves ($1 instance, $2 project, $3 digest, $4 stream
--- sequence); no row when the project is new, changed, or the message was applied already.
-WITH seen AS (UPDATE instances SET last_seen_at = now() WHERE id = $1 AND EXISTS (
-    SELECT 1 FROM reported_projects WHERE instance_id = $1 AND project = $2 AND digest = $3 AND stream_seq < $4))
-UPDATE reported_projects SET last_reported_at = now(), stream_seq = $4
-WHERE instance_id = $1 AND project = $2 AND digest = $3 AND stream_seq < $4
-RETURNING id;
+-- name: touch_identical_reports --
+-- Re-sends whose raw body equals the project's last one: only "last seen" moves, on the project
+-- row and once per instance ($1 instances, $2 body digests, $3 stream sequences); returns the
+-- sequences applied (a message applied already, or a changed body, returns none).
+WITH touched AS (
+    UPDATE reported_projects rp SET last_reported_at = now(), stream_seq = t.seq
+    FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS t (instance_id, body_digest, seq)
+    WHERE rp.instance_id = t.instance_id AND rp.body_digest = t.body_digest AND rp.stream_seq < t.seq
+    RETURNING rp.instance_id, t.seq
+), seen AS (
+    UPDATE instances SET last_seen_at = now() WHERE id IN (SELECT touched.instance_id FROM touched)
+)
+SELECT touched.seq FROM touched;
 
--- name: upsert_instance --
--- Note an instance as seen now ($1 instance).
-INSERT INTO instances (id) VALUES ($1)
+
+-- name: touch_instances --
+-- Note instances as seen now, creating new ones, in one order so concurrent batches never deadlock ($1 instances).
+INSERT INTO instances (id) SELECT DISTINCT t.id FROM unnest($1::text[]) AS t (id) ORDER BY t.id
 ON CONFLICT (id) DO UPDATE SET last_seen_at = now();
 
--- name: lock_reported_project --
--- A project's current report, locked for replacing ($1 instance, $2 project).
-SELECT id, digest, stream_seq FROM reported_projects WHERE instance_id = $1 AND project = $2 FOR UPDATE;
 
 -- name: reported_package_ids --
 -- Ids of reported packages, creating the missing ones ($1 ecosystems, $2 names).
@@ -867,48 +870,15 @@ SELECT c.id, c.ecosystem, c.name FROM created c
 UNION ALL
 SELECT k.id, k.ecosystem, k.name FROM reported_packages k JOIN wanted w ON w.ecosystem = k.ecosystem AND w.name = k.name;
 
--- name: save_reported_project --
--- Store a project's new report and return its id ($1 instance, $2 project, $3 digest, $4 format,
--- $5 stream sequence, $6 dependency count, $7 rejected entries, $8 first rejects as JSON); no row
--- when a newer message of the project was stored first.
-INSERT INTO reported_projects AS rp (instance_id, project, digest, format, stream_seq, dependencies, rejected, rejects)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)
-ON CONFLICT (instance_id, project) DO UPDATE SET
-    digest = EXCLUDED.digest, format = EXCLUDED.format, stream_seq = EXCLUDED.stream_seq,
-    dependencies = EXCLUDED.dependencies, rejected = EXCLUDED.rejected, rejects = EXCLUDED.rejects,
-    last_reported_at = now(), changed_at = now()
-WHERE rp.stream_seq < EXCLUDED.stream_seq
-RETURNING id;
+-- name: apply_report --
+-- Make a decoded report the project's current set, writing only the differences (migration 0014):
+-- $1 instance, $2 project, $3 set digest, $4 body digest, $5 format, $6 stream sequence,
+-- $7 dependency count, $8 rejected entries, $9 first rejects as JSON, $10 package ids, $11 versions
+-- ('' for none), $12 requirements, $13 kinds, $14 direct flags, $15 pattern kinds, $16 pattern names.
+SELECT outcome, project_id
+FROM apply_report($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::bigint[], $11::text[], $12::text[], $13::text[],
+                  $14::boolean[], $15::text[], $16::text[]);
 
--- name: delete_reported_dependencies --
--- Drop a project's dependency set, returning what it held ($1 project id).
-DELETE FROM reported_dependencies WHERE project_id = $1 RETURNING package_id;
-
--- name: insert_reported_dependencies --
--- A project's dependency set ($1 project id, $2 package ids, $3 versions ('' for none),
--- $4 requirements, $5 kinds, $6 direct flags).
-INSERT INTO reported_dependencies (project_id, package_id, version, requirement, kind, direct)
-SELECT $1, t.package_id, t.version, t.requirement, t.kind, t.direct
-FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::boolean[]) AS t (package_id, version, requirement, kind, direct);
-
--- name: record_usage_events --
--- Packages a project of an instance started or stopped using ($1 instance, $2 package ids, $3 changes).
-INSERT INTO usage_events (package_id, instance_id, change)
-SELECT t.package_id, $1, t.change FROM unnest($2::bigint[], $3::text[]) AS t (package_id, change);
-
--- name: delete_reported_patterns --
--- Drop a project's patterns, returning them ($1 project id).
-DELETE FROM reported_patterns WHERE project_id = $1 RETURNING kind, name;
-
--- name: insert_reported_patterns --
--- A project's patterns ($1 project id, $2 kinds, $3 names).
-INSERT INTO reported_patterns (project_id, kind, name)
-SELECT $1, t.kind, t.name FROM unnest($2::text[], $3::text[]) AS t (kind, name);
-
--- name: record_pattern_events --
--- Patterns a project of an instance started or stopped showing ($1 instance, $2 kinds, $3 names, $4 changes).
-INSERT INTO pattern_events (kind, name, instance_id, change)
-SELECT t.kind, t.name, $1, t.change FROM unnest($2::text[], $3::text[], $4::text[]) AS t (kind, name, change);
 
 -- name: record_rejected_report --
 -- A report that could not be used; a redelivered message is recorded once ($1 stream sequence,
@@ -922,57 +892,55 @@ ON CONFLICT (stream_seq) DO NOTHING;
 SELECT t.ecosystem, t.name FROM unnest($1::text[], $2::text[]) AS t (ecosystem, name)
 WHERE NOT EXISTS (SELECT 1 FROM packages p WHERE p.ecosystem = t.ecosystem AND p.name = t.name);
 
--- name: package_usage_live --
--- Who uses one package now ($1 ecosystem, $2 name).
-SELECT k.id, k.first_seen_at,
-       count(DISTINCT rp.instance_id) AS instances, count(DISTINCT rp.id) AS projects,
-       count(DISTINCT rp.instance_id) FILTER (WHERE d.direct) AS direct_instances,
-       max(rp.last_reported_at) AS last_seen
+-- name: package_usage --
+-- Who uses one package, as of the last recompute ($1 ecosystem, $2 name): no row if never reported.
+SELECT k.id, k.first_seen_at, coalesce(u.instances, 0) AS instances, coalesce(u.projects, 0) AS projects,
+       coalesce(u.direct_instances, 0) AS direct_instances, u.last_seen_at AS last_seen,
+       coalesce(u.versions, '[]'::jsonb) AS versions,
+       coalesce(u.added_30d, 0) AS added, coalesce(u.dropped_30d, 0) AS dropped
 FROM reported_packages k
-LEFT JOIN reported_dependencies d ON d.package_id = k.id
-LEFT JOIN reported_projects rp ON rp.id = d.project_id
-WHERE k.ecosystem = $1 AND k.name = $2
-GROUP BY k.id;
+LEFT JOIN package_usage u ON u.package_id = k.id
+WHERE k.ecosystem = $1 AND k.name = $2;
 
--- name: package_usage_versions --
--- Versions of one package in use, each shared by at least $2 instances ($1 package id, $2 minimum instances).
-SELECT d.version, count(DISTINCT rp.instance_id) AS instances
-FROM reported_dependencies d JOIN reported_projects rp ON rp.id = d.project_id
-WHERE d.package_id = $1 AND d.version <> ''
-GROUP BY d.version
-HAVING count(DISTINCT rp.instance_id) >= $2
-ORDER BY instances DESC, d.version;
 
--- name: package_trends --
--- Instances that added or dropped each package since $2 ($1 package ids, $2 since).
-SELECT e.package_id,
-       count(DISTINCT e.instance_id) FILTER (WHERE e.change = 'added') AS added,
-       count(DISTINCT e.instance_id) FILTER (WHERE e.change = 'dropped') AS dropped
-FROM usage_events e
-WHERE e.package_id = ANY ($1::bigint[]) AND e.at >= $2
-GROUP BY e.package_id;
+-- name: prune_pattern_events --
+-- Forget adds and drops older than the trend window ($1 oldest time kept).
+WITH usage AS (DELETE FROM usage_events WHERE at < $1)
+DELETE FROM pattern_events WHERE at < $1;
+
 
 -- name: pairs_of_package --
 -- The strongest pairs of one package shared by at least $2 instances ($1 package id, $2 minimum
--- instances, $3 limit), with the counts every measure is computed from.
-SELECT k.ecosystem, k.name, pp.projects, pp.instances,
-       ua.direct_projects AS a, ub.direct_projects AS b, s.transactions
-FROM package_pairs pp
-JOIN reported_packages k ON k.id = CASE WHEN pp.a = $1 THEN pp.b ELSE pp.a END
+-- instances, $3 limit), with the counts every measure is computed from. Each side is read in
+-- index order (a, npmi) or (b, npmi), so a popular package does not sort all its pairs.
+WITH strongest AS (
+    (SELECT pp.b AS other, pp.projects, pp.instances, pp.npmi FROM package_pairs pp
+     WHERE pp.a = $1 AND pp.instances >= $2 ORDER BY pp.npmi DESC, pp.projects DESC LIMIT $3)
+    UNION ALL
+    (SELECT pp.a, pp.projects, pp.instances, pp.npmi FROM package_pairs pp
+     WHERE pp.b = $1 AND pp.instances >= $2 ORDER BY pp.npmi DESC, pp.projects DESC LIMIT $3)
+)
+SELECT k.ecosystem, k.name, s.projects, s.instances,
+       ua.direct_projects AS a, ub.direct_projects AS b, st.transactions
+FROM strongest s
+JOIN reported_packages k ON k.id = s.other
 JOIN package_usage ua ON ua.package_id = $1
-JOIN package_usage ub ON ub.package_id = k.id
-CROSS JOIN pattern_state s
-WHERE (pp.a = $1 OR pp.b = $1) AND pp.instances >= $2
-ORDER BY pp.npmi DESC, pp.projects DESC, k.ecosystem, k.name
+JOIN package_usage ub ON ub.package_id = s.other
+CROSS JOIN pattern_state st
+ORDER BY s.npmi DESC, s.projects DESC, k.ecosystem, k.name
 LIMIT $3;
 
+
 -- name: popular_packages --
--- The packages most instances use directly ($1 ecosystem or NULL, $2 minimum instances, $3 limit).
-SELECT k.id, k.ecosystem, k.name, u.direct_instances AS instances, u.direct_projects AS projects
+-- The packages most instances use directly, with their trend, as of the last recompute
+-- ($1 ecosystem or NULL, $2 minimum instances, $3 limit).
+SELECT k.id, k.ecosystem, k.name, u.direct_instances AS instances, u.direct_projects AS projects,
+       u.added_30d AS added, u.dropped_30d AS dropped
 FROM package_usage u JOIN reported_packages k ON k.id = u.package_id
 WHERE u.direct_instances >= $2 AND ($1::text IS NULL OR k.ecosystem = $1)
 ORDER BY u.direct_instances DESC, u.direct_projects DESC, k.ecosystem, k.name
 LIMIT $3;
+
 
 -- name: popular_pairs --
 -- The pairs most projects share ($1 ecosystem or NULL, $2 minimum instances, $3 limit).
@@ -1022,17 +990,51 @@ SELECT pg_try_advisory_xact_lock($1);
 SELECT transactions, computed_at FROM pattern_state;
 
 -- name: clear_pattern_aggregates --
--- Empty the recomputed tables (inside the recompute's transaction; readers see the old rows until it commits).
-DELETE FROM package_pairs; DELETE FROM learned_patterns; DELETE FROM package_usage;
+-- Empty the recomputed tables (inside the recompute's transaction; readers see the old rows until
+-- it commits), with the memory the recompute's hash aggregates need to stay off disk.
+SET LOCAL work_mem = '128MB'; DELETE FROM package_pairs; DELETE FROM learned_patterns; DELETE FROM package_usage;
+
 
 -- name: recompute_package_usage --
--- Fill the direct-usage counts per reported package.
-INSERT INTO package_usage (package_id, projects, instances, direct_projects, direct_instances)
-SELECT d.package_id, count(DISTINCT d.project_id), count(DISTINCT rp.instance_id),
-       count(DISTINCT d.project_id) FILTER (WHERE d.direct),
-       count(DISTINCT rp.instance_id) FILTER (WHERE d.direct)
-FROM reported_dependencies d JOIN reported_projects rp ON rp.id = d.project_id
-GROUP BY d.package_id;
+-- Fill the usage of every reported package: counts, last seen, the versions at least $1 instances
+-- share, and the instances that added or dropped it since $2 (a package nobody uses any more
+-- keeps a row while its trend is not zero).
+WITH per_project AS (
+    SELECT d.package_id, d.project_id, rp.instance_id, bool_or(d.direct) AS direct, max(rp.last_reported_at) AS seen
+    FROM reported_dependencies d JOIN reported_projects rp ON rp.id = d.project_id
+    GROUP BY d.package_id, d.project_id, rp.instance_id
+), per_instance AS (
+    SELECT package_id, instance_id, count(*) AS projects, count(*) FILTER (WHERE direct) AS direct_projects,
+           max(seen) AS seen
+    FROM per_project GROUP BY package_id, instance_id
+), used AS (
+    SELECT package_id, sum(projects)::integer AS projects, count(*)::integer AS instances,
+           sum(direct_projects)::integer AS direct_projects,
+           count(*) FILTER (WHERE direct_projects > 0)::integer AS direct_instances, max(seen) AS last_seen_at
+    FROM per_instance GROUP BY package_id
+), version_use AS (
+    SELECT v.package_id, jsonb_agg(jsonb_build_object('version', v.version, 'instances', v.instances)
+                                   ORDER BY v.instances DESC, v.version) AS versions
+    FROM (SELECT d.package_id, d.version, count(DISTINCT rp.instance_id) AS instances
+          FROM reported_dependencies d JOIN reported_projects rp ON rp.id = d.project_id
+          WHERE d.version <> ''
+          GROUP BY d.package_id, d.version
+          HAVING count(DISTINCT rp.instance_id) >= $1) AS v
+    GROUP BY v.package_id
+), trend AS (
+    SELECT e.package_id, count(*) FILTER (WHERE e.change = 'added')::integer AS added,
+           count(*) FILTER (WHERE e.change = 'dropped')::integer AS dropped
+    FROM usage_events e WHERE e.at >= $2 GROUP BY e.package_id
+)
+INSERT INTO package_usage (package_id, projects, instances, direct_projects, direct_instances, last_seen_at,
+                           versions, added_30d, dropped_30d)
+SELECT coalesce(u.package_id, t.package_id), coalesce(u.projects, 0), coalesce(u.instances, 0),
+       coalesce(u.direct_projects, 0), coalesce(u.direct_instances, 0), u.last_seen_at,
+       coalesce(v.versions, '[]'::jsonb), coalesce(t.added, 0), coalesce(t.dropped, 0)
+FROM used u
+FULL JOIN trend t ON t.package_id = u.package_id
+LEFT JOIN version_use v ON v.package_id = u.package_id;
+
 
 -- name: recompute_transactions --
 -- Count the transactions (projects with a direct dependency) and note the recompute time.

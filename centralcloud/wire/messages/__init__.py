@@ -11,6 +11,7 @@ from __future__ import annotations
 from centralcloud.wire.messages import advisories, answers, common, health, packages, patterns, sync
 
 from centralcloud.wire.messages.common import (  # noqa: F401 - re-exported
+    CacheInvalidation,
     EcosystemName,
     ErrorBody,
     ErrorReply,

@@ -44,3 +44,12 @@ class PackageName(Request):
     """The package name as the ecosystem spells it (scoped npm names as @scope/name)."""
     purl: Purl | None = None
     """A package URL such as pkg:npm/express or pkg:pypi/django; instead of ecosystem and name."""
+
+
+class CacheInvalidation(msgspec.Struct, kw_only=True):
+    """Published on the cache invalidation subject: what every replica drops from its read cache."""
+
+    all: bool = False
+    """Drop everything (a sync run ended: scores moved for all packages)."""
+    group: str | None = None
+    """Drop one group of answers, such as `patterns:` after the pattern aggregates were recomputed."""
