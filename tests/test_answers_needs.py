@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import pathlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -21,11 +20,9 @@ import replay
 import test_answers_service as service_tests
 from centralcloud.answers import bundle, service
 from centralcloud.core import names
-from centralcloud.facts import cache, catalog
-from centralcloud.patterns import formats as pattern_formats
+from centralcloud.facts import cache, catalog, knowledge
 from centralcloud.sources import cargo, hex as hexpm, http, limits, npm, pypi
 from centralcloud.store import db, downloads
-from centralcloud.store import reports as store_reports
 from centralcloud.wire import subjects
 
 NEEDS = replay.FIXTURES / "answers" / "needs"
@@ -155,13 +152,13 @@ async def test_task_scheduler_spans_at_least_three_ecosystems(running: Running) 
 async def test_three_instances_using_fastapi_move_it_up_with_a_team_reason(running: Running) -> None:
     before = ranked(await recommended(running, "web framework", "pypi", limit=5))
     assert before[0] != "fastapi", before
+    intake = knowledge.Knowledge(database=running.database, read_cache=running.cache)
     for seq, instance in enumerate(("alpha", "beta", "gamma"), start=1):
         body = json.dumps({"project": f"{instance}-api", "dependencies": [
             {"purl": "pkg:pypi/fastapi@0.115.5"}, {"purl": "pkg:pypi/uvicorn@0.32.1"},
         ]}).encode()  # fmt: skip
-        # What the pattern intake does with a report from the stream: decode, then store.
-        report = pattern_formats.decode(body)
-        outcome, _ = await store_reports.save(running.database, instance=instance, stream_seq=seq, report=report)
+        # Each report as the intake takes it from the reports stream.
+        outcome = await intake.ingest(token=instance, body=body, project=None, stream_seq=seq, message_id=None)
         assert outcome == "stored"
     await running.cache.clear()  # as a pattern recompute does
     after = await recommended(running, "web framework", "pypi", limit=5)
