@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import pathlib
 import statistics
@@ -121,6 +122,7 @@ async def main(rounds: int, packages: int) -> None:
                 started = time.perf_counter()
                 await fill(database, packages)
                 print(f"generated {packages} packages in {time.perf_counter() - started:.1f} s")
+            gc.freeze()  # as the service does once it serves (runtime/app.py)
             recommend = messages.RecommendRequest(purl="pkg:npm/express", requirement="^4")
             needs = messages.RecommendationsRequest(need="task scheduler", discover=False)
             results.append(summary(f"recommend express ^4 ({label})", await timed(lambda: answers.answers.recommend(recommend), rounds), 5))

@@ -4,6 +4,7 @@ the saved responses the installer oracles were recorded with (tests/fixtures/ans
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -53,18 +54,25 @@ async def running(database: db.Database, database_url: str, nats_url: str) -> As
             database=database, sources=sources, read_cache=cache.ReadCache(ttl=60, max_size=1000), request_timeout=10,
         )
         answers = bundle.build(the_catalog, options=service.Options(deadline=10), discovery_deadline=2)
-        client = await nats.connect(nats_url)
-        limits = endpoint.Limits(max_request_bytes=8192, max_concurrency=16)
-        svc = await endpoint.start(
-            client, handlers=handlers.Handlers(the_catalog, None, answers).table(), limits=limits, queue_group="test"
-        )
-        try:
+        async with over_nats(the_catalog, answers, nats_url) as client:
             yield Running(client=client, registry=registry, database=database, dsn=database_url, cache=the_catalog.cache)
-        finally:
-            await endpoint.stop(svc, limits)
-            await answers.close()
-            await the_catalog.close()
-            await client.close()
+
+
+@contextlib.asynccontextmanager
+async def over_nats(the_catalog: catalog.Catalog, answers: bundle.Bundle, nats_url: str) -> AsyncIterator[Client]:
+    """The service's handlers on a real nats-server, and a client to ask them; all closed after."""
+    client = await nats.connect(nats_url)
+    limits = endpoint.Limits(max_request_bytes=8192, max_concurrency=16)
+    svc = await endpoint.start(
+        client, handlers=handlers.Handlers(the_catalog, None, answers).table(), limits=limits, queue_group="test"
+    )
+    try:
+        yield client
+    finally:
+        await endpoint.stop(svc, limits)
+        await answers.close()
+        await the_catalog.close()
+        await client.close()
 
 
 async def ask(client: Client, subject: subjects.Subject, payload: object) -> tuple[str | None, dict]:

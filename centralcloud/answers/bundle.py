@@ -39,8 +39,8 @@ def build(
     return Bundle(
         answers=answers,
         needs=needs.Needs(
-            database=the_catalog.database, read_cache=the_catalog.cache, refresh=refresh, sources=the_catalog.sources,
-            discovery_deadline=min(discovery_deadline, options.deadline), min_instances=options.min_instances,
+            database=the_catalog.database, searcher=the_catalog.searcher, read_cache=the_catalog.cache,
+            refresh=refresh, sources=the_catalog.sources, discovery_deadline=min(discovery_deadline, options.deadline), min_instances=options.min_instances,
         ),
         frameworks=frameworks.Frameworks(answers=answers, min_plugins=min_plugins),
     )

@@ -42,7 +42,7 @@ class Frameworks:
         cached = await self.cache.get(key)
         if cached is not None:
             return cached
-        facts = await self.answers.facts(ref)
+        facts = await self.answers.facts(ref, details=True)  # its own dependencies are part of the stack
         latest = next((v for v in facts.versions if v.number == facts.latest_version), None)
         own = [
             messages.answers.StackDependency(

@@ -30,8 +30,10 @@ from centralcloud.wire import messages
 
 logger = logging.getLogger(__name__)
 
-READ = 200
-"""Stored matches read per need, best text match first, before ranking."""
+READ = 50
+"""Stored candidates ranked per need at least (five per answer asked for above that): the search's
+best hits, a bounded set found as the search room finds it (the most popular matches of every
+word, then of any word), so the answer's cost does not grow with how many packages match."""
 DISCOVERED_STORED = 10
 """Discovered packages per ecosystem fetched into the store in the background."""
 
@@ -41,6 +43,7 @@ class Needs:
         self,
         *,
         database: db.Database,
+        searcher: search.Searcher,
         read_cache: cache.ReadCache,
         refresh: providers.Refresh,
         sources: Mapping[str, base.Source],
@@ -48,6 +51,7 @@ class Needs:
         min_instances: int,
     ) -> None:
         self.database = database
+        self.searcher = searcher
         self.cache = read_cache
         self.refresh = refresh
         self.searchable = {eco: source for eco, source in sources.items() if hasattr(source, "search")}
@@ -67,8 +71,16 @@ class Needs:
         cached = await self.cache.get(key)
         if cached is not None:
             return cached
-        matches = await store_answers.need_matches(self.database, terms=terms, ecosystem=ecosystem, limit=READ)
-        signals = {(m.ecosystem, m.name): _stored_signals(m) for m in matches}
+        hits = await self.searcher.search(query=" ".join(terms), ecosystem=ecosystem, limit=max(READ, 5 * request.limit))
+        matches = await store_answers.need_matches(
+            self.database, terms=terms, refs=[(hit.ecosystem, hit.name) for hit in hits]
+        )
+        foundations = _foundations(matches)
+        known = {(m.ecosystem, m.name) for m in matches}
+        matches += await store_answers.need_matches(
+            self.database, terms=terms, refs=[ref for ref in foundations if ref not in known]
+        )
+        signals = {(m.ecosystem, m.name): _stored_signals(m, foundations.get((m.ecosystem, m.name))) for m in matches}
         discovery = None
         found_all: list[model.Found] = []
         if request.discover and len(matches) < request.limit:
@@ -170,11 +182,30 @@ class Needs:
             await asyncio.wait(set(self._background), timeout=5)
 
 
-def _stored_signals(match: store_answers.NeedMatch) -> ranking.Signals:
+def _foundations(matches: list[store_answers.NeedMatch]) -> dict[tuple[str, str], store_answers.NeedMatch]:
+    """What full matches depend on and name in their description, each with its best such match."""
+    found: dict[tuple[str, str], store_answers.NeedMatch] = {}
+    for match in matches:
+        if not match.every_word:
+            continue
+        for name in match.dependency_names:
+            ref = (match.ecosystem, name)
+            if ranking.names_in(match.description, name) and (ref not in found or found[ref].text_rank < match.text_rank):
+                found[ref] = match
+    return found
+
+
+def _stored_signals(match: store_answers.NeedMatch, foundation_of: store_answers.NeedMatch | None) -> ranking.Signals:
+    relevance = ranking.relevance(every_word=match.every_word, text_rank=match.text_rank)
+    # Only a package matching some word itself inherits: tokio-cron-scheduler builds on tokio, yet
+    # tokio is no answer to "task scheduler"; actix-rt's tokio is one to "async runtime".
+    inherited = 0.0
+    if foundation_of is not None and match.text_rank > 0:
+        inherited = ranking.relevance(every_word=True, text_rank=foundation_of.text_rank)
     return ranking.Signals(
         ecosystem=match.ecosystem,
         name=match.name,
-        relevance=float(match.relevance),
+        relevance=max(relevance, inherited),
         quality=match.score,
         downloads=match.downloads,
         stars=match.stars,
@@ -183,6 +214,7 @@ def _stored_signals(match: store_answers.NeedMatch) -> ranking.Signals:
         advisories_latest=None if not match.advisories_checked or match.has_advisories else 0,
         last_release=match.latest_published_at,
         discovered=match.discovered,
+        foundation_of=foundation_of.name if foundation_of and inherited > relevance else None,
     )
 
 

@@ -33,22 +33,40 @@ class StoreProvider:
         self.source = sources.get(ecosystem)
         self.fetched: list[str] = []
         """Packages this provider had to fetch from the registry."""
+        self._undecoded: dict[tuple[str, str], str] = {}
 
-    async def package(self, name: str) -> model.PackageFacts:
-        facts = await store_answers.load_facts(self.database, ecosystem=self.ecosystem, name=name)
+    async def package(self, name: str, *, details: bool = True) -> model.PackageFacts:
+        """The package's facts; without `details`, no version's dependencies or features (see load_facts)."""
+        facts = await store_answers.load_facts(self.database, ecosystem=self.ecosystem, name=name, details=details)
         if facts is not None:
             return facts
         ref = names.PackageRef(ecosystem=self.ecosystem, name=names.normalize(self.ecosystem, name))
         await self.refresh(ref)
         self.fetched.append(name)
-        facts = await store_answers.load_facts(self.database, ecosystem=self.ecosystem, name=ref.name)
+        facts = await store_answers.load_facts(self.database, ecosystem=self.ecosystem, name=ref.name, details=details)
         if facts is None:
             raise errors.NotFound(f"{self.ecosystem} package {name!r} was not found", purl=ref.purl)
         return facts
 
+    async def package_batch(self, names_: list[str]) -> dict[str, model.PackageFacts]:
+        """The stored ones among `names_`, in one query; the resolvers fetch the others one by one.
+        Their versions' dependencies are decoded when a resolver asks for them (`dependencies`)."""
+        loaded = await store_answers.load_undecoded(self.database, ecosystem=self.ecosystem, names=names_)
+        for name, (_, raw) in loaded.items():
+            self._undecoded.update(((name, number), text) for number, text in raw.items())
+        return {name: facts for name, (facts, _) in loaded.items()}
+
+    def dependencies_at_hand(self, name: str, version: model.Version) -> tuple[model.Dependency, ...] | None:
+        """The version's stored dependencies when a batch read brought them (decoded now), else None."""
+        text = self._undecoded.get((name, version.number))
+        return None if text is None else store_answers.decode_dependencies(text)
+
     async def dependencies(self, name: str, version: model.Version) -> tuple[model.Dependency, ...]:
         if version.dependencies is not None:
             return version.dependencies
+        at_hand = self.dependencies_at_hand(name, version)
+        if at_hand is not None:
+            return at_hand
         release = await self.release(name, version)
         return release.dependencies or ()
 

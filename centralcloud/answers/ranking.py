@@ -1,15 +1,23 @@
 """Ranking packages for a need: relevance times quality, sinks for what should not be picked,
 and a lift for what the team already uses. Pure: the same signals always give the same order.
 
-- **Relevance** is the full-text match of the need against name, keywords and description
-  (PostgreSQL's ts_rank_cd, plus 1 when every word of the need matches). Packages only a
-  registry's search named are matched in Python the same way: a point when every word is
-  found, a fraction of 0.1 for the share of words found.
+- **Relevance** is 1 when every word of the need matches the package's name, keywords,
+  description or categories (crates.io categories, PyPI Framework and Environment
+  classifiers), else 0.3; plus a quarter of PostgreSQL's text rank (ts_rank_cd), which only
+  orders packages that match alike. Packages only a registry's search named are matched in
+  Python the same way, the share of words found standing in for the text rank.
+- **Foundations**: a package matching some of the need's words, which a full match depends on
+  and names in its description, is as relevant as that match (actix-rt, "Tokio-based single-threaded async runtime", makes tokio
+  an answer to "async runtime" although tokio's own words never say "runtime").
 - **Quality** is the stored quality score (0-100) mapped to 0.5-1.0; without one, downloads
-  on a log scale stand in (at most 0.95), so an unscored package is neither lost nor favoured.
+  stand in: 0.5 + 0.5 × (log10(downloads) / 10)², so a hundred million downloads weigh
+  clearly more than a million, and an unscored package is neither lost nor favoured.
 - **Sinks**: deprecated ×0.2, archived repository ×0.3, an advisory on the latest version ×0.5.
 - **Team lift**: ×(1 + 0.5 × instances), at most ×3, and only where the count may be shown
   (the pattern privacy threshold), so one instance's use never moves the order.
+
+The relevance and popularity constants were set on the recorded fixture of about 200 real
+packages (tests/fixtures/answers/needs/); tests/test_answers_needs.py holds them to it.
 """
 
 from __future__ import annotations
@@ -19,6 +27,10 @@ import datetime as dt
 import math
 import re
 
+PARTIAL_MATCH = 0.3
+"""Relevance of a package matching only some of the need's words (every word: 1)."""
+TEXT_RANK_WEIGHT = 0.25
+"""Share of the text rank added to relevance: it orders packages that match alike."""
 DEPRECATED_SINK = 0.2
 ARCHIVED_SINK = 0.3
 VULNERABLE_SINK = 0.5
@@ -46,6 +58,8 @@ class Signals:
     team_projects: int = 0
     last_release: dt.datetime | None = None
     discovered: bool = False
+    foundation_of: str | None = None
+    """The full match that depends on it and names it, when that is what makes it relevant."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,19 +69,31 @@ class Ranked:
     why: tuple[str, ...]
 
 
+def relevance(*, every_word: bool, text_rank: float) -> float:
+    """Relevance of a stored match: whether every word matched, then how prominently."""
+    return (1.0 if every_word else PARTIAL_MATCH) + TEXT_RANK_WEIGHT * text_rank
+
+
 def text_relevance(terms: list[str], *, name: str, description: str | None, keywords: tuple[str, ...]) -> float:
     """How well a package a registry's search named matches the need's words (prefixes count)."""
     if not terms:
         return 0.0
     words = set(_WORD.findall(" ".join([name.replace("-", " "), description or "", *keywords]).lower()))
     hits = sum(1 for term in terms if any(word.startswith(term) for word in words))
-    return (1.0 if hits == len(terms) else 0.0) + 0.1 * hits / len(terms)
+    if not hits:
+        return 0.0
+    return relevance(every_word=hits == len(terms), text_rank=hits / len(terms))
+
+
+def names_in(text: str | None, name: str) -> bool:
+    """Whether `text` names the package `name` as a word of its own ("Tokio-based" names tokio)."""
+    return bool(text) and re.search(rf"(?<![a-z0-9]){re.escape(name.lower())}(?![a-z0-9])", text.lower()) is not None
 
 
 def quality_factor(signals: Signals) -> float:
     if signals.quality is not None:
         return 0.5 + 0.5 * max(0.0, min(signals.quality, 100.0)) / 100
-    return 0.5 + 0.05 * min(math.log10(1 + (signals.downloads or 0)), 9.0)
+    return 0.5 + 0.5 * (min(math.log10(1 + (signals.downloads or 0)), 10.0) / 10) ** 2
 
 
 def team_lift(instances: int, *, min_instances: int) -> float:
@@ -98,6 +124,8 @@ def why(signals: Signals, *, now: dt.datetime, min_instances: int) -> tuple[str,
     reasons = []
     if signals.team_instances >= min_instances:
         reasons.append(f"used by {signals.team_instances} of your team's instances")
+    if signals.foundation_of is not None:
+        reasons.append(f"what {signals.foundation_of} builds on")
     if signals.deprecated:
         reasons.append("deprecated")
     if signals.archived:

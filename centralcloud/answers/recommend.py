@@ -321,13 +321,13 @@ def _tie_break(
 ) -> Candidate:
     """Among passing versions of equal precedence (1.0 and 1.0.0, build metadata), the most adopted."""
     key = scheme.key(candidate.number)
-    equal = [
-        other
-        for other in ordered[position:]
-        if scheme.key(other.number) == key
-        and (options.requirement is None or scheme.satisfies(other.number, options.requirement, include_prerelease=True))
-        and not _failures(other, ecosystem=ecosystem, runtime=runtime, options=options)
-    ]
+    equal = []
+    for other in ordered[position:]:
+        if scheme.key(other.number) != key:
+            break  # newest first: versions of equal precedence sit together
+        if (options.requirement is None or scheme.satisfies(other.number, options.requirement, include_prerelease=True)) \
+                and not _failures(other, ecosystem=ecosystem, runtime=runtime, options=options):
+            equal.append(other)
     return max(equal, key=lambda other: other.adoption)
 
 

@@ -73,14 +73,18 @@ class Answers:
     def provider(self, ecosystem: str) -> providers.StoreProvider:
         return providers.StoreProvider(database=self.database, ecosystem=ecosystem, refresh=self.refresh, sources=self.sources)
 
-    async def facts(self, ref: names.PackageRef) -> model.PackageFacts:
-        """The stored package, fetched first when not stored; a 504 past the deadline (the fetch goes on)."""
+    async def facts(self, ref: names.PackageRef, *, details: bool = False) -> model.PackageFacts:
+        """The stored package, fetched first when not stored; a 504 past the deadline (the fetch goes on).
+        Without `details`, its versions' dependencies and features are left unread (see load_facts)."""
+        return (await self._facts(ref, details=details))[0]
+
+    async def _facts(self, ref: names.PackageRef, *, details: bool) -> tuple[model.PackageFacts, bool]:
+        """`facts`, and whether the package had to be fetched from its registry."""
+        provider = self.provider(ref.ecosystem)
         # The fetch goes on past this request's deadline, so it runs without it.
-        task = asyncio.get_running_loop().create_task(
-            self.provider(ref.ecosystem).package(ref.name), context=deadlines.detached()
-        )
+        task = asyncio.get_running_loop().create_task(provider.package(ref.name, details=details), context=deadlines.detached())
         try:
-            return await asyncio.wait_for(asyncio.shield(task), self.options.deadline)
+            return await asyncio.wait_for(asyncio.shield(task), self.options.deadline), bool(provider.fetched)
         except TimeoutError:
             task.add_done_callback(_retrieve)
             raise errors.DeadlineExceeded(
@@ -111,10 +115,17 @@ class Answers:
         )
         if options.requirement is not None:
             versions.scheme(ref.ecosystem).max_satisfying((), options.requirement)  # a 400 before any fetch
-        facts = await self.facts(ref)
-        affected = await advisories.affected_versions(
-            self.database, ecosystem=ref.ecosystem, name=ref.name, numbers=[v.number for v in facts.versions]
-        )
+        # The advisories are read while the versions are; a package fetched just now is read again,
+        # since its registry document may have brought advisories (PyPI's `vulnerabilities`).
+        rows = asyncio.ensure_future(advisories.package_advisories(self.database, ecosystem=ref.ecosystem, name=ref.name))
+        try:
+            facts, fetched = await self._facts(ref, details=False)
+        finally:
+            rows.add_done_callback(_retrieve)
+        stored = await rows
+        if fetched:
+            stored = await advisories.package_advisories(self.database, ecosystem=ref.ecosystem, name=ref.name)
+        affected = advisories.affected_among(ref.ecosystem, stored, [v.number for v in facts.versions])
         answer = recommend.recommend(
             ecosystem=ref.ecosystem, candidates=recommend.candidates_from(facts, advisories=affected), options=options
         )

@@ -239,8 +239,18 @@ async def affected_versions(
     One read for the package, then every version matched as `for_package` matches one: the
     recommender needs this for all candidates at once.
     """
+    return affected_among(ecosystem, await package_advisories(database, ecosystem=ecosystem, name=name), numbers)
+
+
+async def package_advisories(database: db.Database, *, ecosystem: str, name: str) -> list[Any]:
+    """The stored advisory rows naming a package, for `affected_among` (a caller may read them
+    while it reads the versions)."""
+    return list(await store_advisories.for_package(database, ecosystem=ecosystem, name=name))
+
+
+def affected_among(ecosystem: str, rows: Sequence[Any], numbers: Sequence[str]) -> dict[str, list[str]]:
+    """`affected_versions` over advisory rows already read."""
     scheme = versions.scheme(ecosystem)
-    rows = await store_advisories.for_package(database, ecosystem=ecosystem, name=name)
     grouped: dict[str, list[_Entry]] = defaultdict(list)
     for row in rows:
         if row["withdrawn_at"] is None:

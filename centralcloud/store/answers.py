@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,13 +22,50 @@ TRANSITIVE_DEPTH = 6
 """How far up the stored dependency graph the team's transitive use of a package is looked for."""
 
 
-async def load_facts(database: db.Executor, *, ecosystem: str, name: str) -> model.PackageFacts | None:
-    """The stored package with every version's dependencies (None where never fetched), runtime
-    requirement, features and metadata URL; None when the package is not stored."""
-    rows = await database.fetch("answer_versions", ecosystem, name)
-    if not rows:
-        return None
-    first = rows[0]
+async def load_facts(
+    database: db.Executor, *, ecosystem: str, name: str, details: bool = True
+) -> model.PackageFacts | None:
+    """The stored package with every version's runtime requirement and metadata URL and, with
+    `details`, its dependencies (None where never fetched) and features; None when the package is
+    not stored. Without `details` every version's dependencies and features read None: a version
+    choice needs neither, and decoding them is most of the read."""
+    return (await load_many(database, ecosystem=ecosystem, names=[name], details=details)).get(name)
+
+
+async def load_many(
+    database: db.Executor, *, ecosystem: str, names: list[str], details: bool = True
+) -> dict[str, model.PackageFacts]:
+    """`load_facts` for many packages of one ecosystem in one query; packages not stored are absent."""
+    rows = await database.fetch("answer_versions", ecosystem, names, details)
+    return {name: _facts(ecosystem, name, list(group)) for name, group in itertools.groupby(rows, key=_name)}
+
+
+async def load_undecoded(
+    database: db.Executor, *, ecosystem: str, names: list[str]
+) -> dict[str, tuple[model.PackageFacts, dict[str, str]]]:
+    """Packages for a resolver's tree level in one query: their facts without dependencies or
+    features, and each version's stored dependencies as JSON text for `decode_dependencies`
+    (versions never fetched are absent). A resolver reads the dependencies of one or two versions
+    of each package: decoding every version's was most of a tree's time."""
+    rows = await database.fetch("answer_versions", ecosystem, names, True)
+    found = {}
+    for name, group in itertools.groupby(rows, key=_name):
+        group = list(group)
+        raw = {row["number"]: row["dependencies"] for row in group if row["dependencies"] is not None}
+        found[name] = (_facts(ecosystem, name, group, decode=False), raw)
+    return found
+
+
+def decode_dependencies(text: str) -> tuple[model.Dependency, ...]:
+    return _DEPENDENCIES.decode(text)
+
+
+def _name(row: Any) -> str:
+    return row["name"]
+
+
+def _facts(ecosystem: str, name: str, group: list[Any], *, decode: bool = True) -> model.PackageFacts:
+    first = group[0]
     return model.PackageFacts(
         ecosystem=ecosystem,
         name=name,
@@ -38,11 +76,17 @@ async def load_facts(database: db.Executor, *, ecosystem: str, name: str) -> mod
         latest_version=first["latest_version"],
         deprecated=first["package_deprecated"],
         peer_frameworks=tuple(first["peer_frameworks"]),
-        versions=tuple(_version(row) for row in rows),
+        versions=tuple(_version(row, decode=decode) for row in group),
     )
 
 
-def _version(row: Any) -> model.Version:
+_DEPENDENCIES = msgspec.json.Decoder(tuple[model.Dependency, ...])
+_FEATURES = msgspec.json.Decoder(dict[str, tuple[str, ...]])
+
+
+def _version(row: Any, *, decode: bool = True) -> model.Version:
+    # JSON text decoded straight into the model: far cheaper than the driver's json codec then a convert.
+    dependencies, features = (row["dependencies"], row["features"]) if decode else (None, None)
     return model.Version(
         number=row["number"],
         published_at=row["published_at"],
@@ -51,11 +95,9 @@ def _version(row: Any) -> model.Version:
         yanked_reason=row["yanked_reason"],
         deprecated=row["deprecated"],
         deprecated_reason=row["deprecated_reason"],
-        dependencies=None if row["dependencies"] is None else msgspec.convert(
-            row["dependencies"], type=tuple[model.Dependency, ...]
-        ),
+        dependencies=None if dependencies is None else _DEPENDENCIES.decode(dependencies),
         requires_runtime=row["requires_runtime"],
-        features=None if row["features"] is None else msgspec.convert(row["features"], type=dict[str, tuple[str, ...]]),
+        features=None if features is None else _FEATURES.decode(features),
         metadata_url=row["metadata_url"],
     )
 
@@ -102,23 +144,32 @@ class NeedMatch:
     downloads: int | None
     deprecated: bool
     discovered: bool
-    relevance: float
+    text_rank: float
+    """PostgreSQL's ts_rank_cd of the need's words (any of them, or their beginnings)."""
+    every_word: bool
+    """Every word of the need matches."""
     stars: int | None
     archived: bool | None
     score: float | None
     advisories_checked: bool
     has_advisories: bool
     latest_published_at: dt.datetime | None
+    dependency_names: list[str]
+    """What its latest version depends on (not for development), in its own ecosystem."""
 
 
 async def need_matches(
-    database: db.Executor, *, terms: list[str], ecosystem: str | None, limit: int
+    database: db.Executor, *, terms: list[str], refs: Iterable[tuple[str, str]]
 ) -> list[NeedMatch]:
-    """Stored packages matching any of the words (each also as a prefix), best text match first."""
-    if not terms:
+    """The ranking signals of the stored packages among `refs` for a need's words (each word also
+    as a prefix); packages not stored are absent."""
+    refs = list(refs)
+    if not terms or not refs:
         return []
     prefixed = " | ".join(f"{term}:*" for term in terms)
-    rows = await database.fetch("recommendation_candidates", prefixed, " & ".join(terms), ecosystem, limit)
+    rows = await database.fetch(
+        "recommendation_candidates", prefixed, " & ".join(terms), [e for e, _ in refs], [n for _, n in refs]
+    )
     return [NeedMatch(**{field.name: row[field.name] for field in dataclasses.fields(NeedMatch)}) for row in rows]
 
 

@@ -19,6 +19,7 @@ rewriting.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -306,6 +307,12 @@ def _test_set(comparators: tuple[Comparator, ...], version: _semver.SemVer, incl
     )
 
 
+@functools.lru_cache(maxsize=65536)
+def _parse_cleaned(version: str) -> _semver.SemVer | None:
+    # Cached: answers parse the same few thousand version strings over and over, and SemVer is frozen.
+    return parse_version(re.sub(r"^[=v]+", "", version.strip(_JS_SPACE)))
+
+
 class NpmScheme(_base.Scheme):
     """npm: SemVer 2.0 versions and node-semver 7 ranges."""
 
@@ -315,8 +322,7 @@ class NpmScheme(_base.Scheme):
         """Parse a version the way `semver.clean` does: trimmed, leading `v`/`=` dropped."""
         if not isinstance(version, str):
             raise self._invalid_version(version, "not a string")
-        cleaned = re.sub(r"^[=v]+", "", version.strip(_JS_SPACE))
-        parsed = parse_version(cleaned)
+        parsed = _parse_cleaned(version)
         if parsed is None:
             raise self._invalid_version(version)
         return parsed

@@ -31,6 +31,10 @@ class Provider(Protocol):
     async def dependencies(self, name: str, version: model.Version) -> tuple[model.Dependency, ...]:
         """The dependencies of one version, fetching them when `version.dependencies` is None."""
 
+    # A provider may also offer `async def package_batch(names) -> {name: facts}`, a batch read of
+    # what it holds at hand, so the Fetcher reads a tree level in one call; and
+    # `def dependencies_at_hand(name, version) -> tuple | None`, the dependencies it already holds.
+
 
 class Node(msgspec.Struct, frozen=True, kw_only=True):
     """One resolved package version."""
@@ -126,9 +130,21 @@ class Fetcher:
         self.missing: dict[str, str] = {}
 
     def prefetch(self, names_: Iterable[str]) -> None:
-        for name in names_:
-            if name not in self._packages and name not in self.missing:
+        """Start reading packages: through the provider's batch form (`package_batch`, one query for a
+        whole tree level) where it has one, then one by one for what the batch did not hold."""
+        new = [name for name in dict.fromkeys(names_) if name not in self._packages and name not in self.missing]
+        batch = getattr(self.provider, "package_batch", None)
+        if batch is None or not new:
+            for name in new:
                 self._packages[name] = asyncio.ensure_future(self.provider.package(name))
+            return
+        loaded = asyncio.ensure_future(batch(new))
+        for name in new:
+            self._packages[name] = asyncio.ensure_future(self._from_batch(loaded, name))
+
+    async def _from_batch(self, loaded: asyncio.Future[dict[str, model.PackageFacts]], name: str) -> model.PackageFacts:
+        found = (await asyncio.shield(loaded)).get(name)
+        return found if found is not None else await self.provider.package(name)
 
     async def package(self, name: str) -> model.PackageFacts | None:
         """The facts of `name`, or None (and `missing` says why)."""
@@ -140,6 +156,10 @@ class Fetcher:
     async def dependencies(self, name: str, version: model.Version) -> tuple[model.Dependency, ...] | None:
         if version.dependencies is not None:
             return version.dependencies
+        at_hand = getattr(self.provider, "dependencies_at_hand", None)
+        found = at_hand(name, version) if at_hand is not None else None
+        if found is not None:
+            return found
         task = self._dependencies.get((name, version.number))
         if task is None:
             task = asyncio.ensure_future(self.provider.dependencies(name, version))
@@ -147,6 +167,8 @@ class Fetcher:
         return await self._wait(task, key(name, version.number))
 
     async def _wait(self, task: asyncio.Future, what: str):  # type: ignore[no-untyped-def]
+        if task.done() and not task.cancelled() and task.exception() is None:
+            return task.result()  # most reads are in by the time they are needed: no timer, no shield
         remaining = None if self._ends is None else max(0.0, self._ends - time.monotonic())
         try:
             return await asyncio.wait_for(asyncio.shield(task), timeout=remaining)

@@ -95,9 +95,12 @@ async def resolve(
         # Arborist's order: shallowest first, then by install path.
         queue.sort(key=lambda placed: (placed.depth, placed.path))
         level, queue = queue, []
-        for placed in level:
-            wanted = await _wanted(fetcher, placed, include_dev=include_dev and placed is root, notes=notes)
-            fetcher.prefetch(dependency.name for dependency in wanted)
+        # The whole level's dependencies are asked for at once: one batch read of what is stored.
+        wanted_by = [
+            await _wanted(fetcher, placed, include_dev=include_dev and placed is root, notes=notes) for placed in level
+        ]
+        fetcher.prefetch(dependency.name for wanted in wanted_by for dependency in wanted)
+        for placed, wanted in zip(level, wanted_by):
             for dependency in wanted:
                 child = await _place(fetcher, placed, dependency, node=node, notes=notes, conflicts=conflicts)
                 if child is None:
@@ -213,10 +216,17 @@ def pick(facts: model.PackageFacts, spec: str, *, node: str | None) -> model.Ver
     latest = by_number.get(tags.get("latest") or facts.latest_version or "")  # type: ignore[union-attr]
     if latest is not None and _satisfies(latest.number, spec) and _fine(latest, node):
         return latest
-    matching = [item for item in facts.versions if NPM.is_valid(item.number) and _satisfies(item.number, spec)]
-    if not matching:
-        return None
-    return max(matching, key=lambda item: (_fine(item, node), NPM.key(item.number)))
+    # Newest first, so the scan stops at the first fine match: the highest fine one, else the highest one.
+    newest_first = sorted(
+        (item for item in facts.versions if NPM.is_valid(item.number)), key=lambda item: NPM.key(item.number), reverse=True
+    )
+    unfit = None
+    for item in newest_first:
+        if _satisfies(item.number, spec):
+            if _fine(item, node):
+                return item
+            unfit = unfit or item
+    return unfit
 
 
 def _fine(version: model.Version, node: str | None) -> bool:

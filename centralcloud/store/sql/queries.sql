@@ -62,7 +62,7 @@ WITH settings AS (
            i.documentation_url, i.latest_version, coalesce(i.deprecated, false), i.deprecated_reason,
            i.downloads, i.recent_downloads, coalesce(i.peer_frameworks, '{}'), coalesce(i.extra, '{}'),
            i.etag, i.last_modified, now(), NULL,
-           package_search_vector(i.display_name, i.keywords, i.description)
+           package_search_vector(i.display_name, i.keywords, i.description, i.classifiers)
     FROM input i
     ON CONFLICT (ecosystem, name) DO UPDATE SET
         display_name = EXCLUDED.display_name,
@@ -595,14 +595,18 @@ UPDATE package_downloads SET weekly_fetched_at = $2 WHERE package_id = ANY ($1::
 -- ---- answers (recommend, recommendations, dependencies, dependents, frameworks) -------------
 
 -- name: answer_versions --
--- Every stored version of one package with what the answers need, and the package's own flags
--- ($1 ecosystem, $2 name); no rows when the package is not stored.
-SELECT p.display_name, p.latest_version, p.deprecated AS package_deprecated, p.description,
+-- Every stored version of some packages of one ecosystem with what the answers need, and the
+-- packages' own flags ($1 ecosystem, $2 names, $3 with each version's dependencies and features,
+-- as JSON text); no rows for a package not stored.
+SELECT p.name, p.display_name, p.latest_version, p.deprecated AS package_deprecated, p.description,
        p.keywords, p.classifiers, p.peer_frameworks,
        v.number, v.published_at, v.prerelease, v.yanked, v.yanked_reason, v.deprecated,
-       v.deprecated_reason, v.dependencies, v.requires_runtime, v.features, v.metadata_url
+       v.deprecated_reason, v.requires_runtime, v.metadata_url,
+       CASE WHEN $3::boolean THEN v.dependencies::text END AS dependencies,
+       CASE WHEN $3::boolean THEN v.features::text END AS features
 FROM packages p JOIN versions v ON v.package_id = p.id
-WHERE p.ecosystem = $1 AND p.name = $2;
+WHERE p.ecosystem = $1 AND p.name = ANY ($2::text[])
+ORDER BY p.name;
 
 -- name: team_instances --
 -- Distinct instances and projects of the team using each package directly ($1 ecosystems, $2 names).
@@ -613,29 +617,30 @@ JOIN unnest($1::text[], $2::text[]) AS t (ecosystem, name) ON i.ecosystem = t.ec
 GROUP BY i.ecosystem, i.name;
 
 -- name: recommendation_candidates --
--- Packages matching a need by full text over name, keywords, classifiers and description, with the
--- signals the ranking reads. $1 tsquery text (terms OR-ed), $2 the same terms AND-ed, $3 ecosystem or
--- NULL for all, $4 how many to read, best text match first.
+-- The ranking signals of some packages for a need (the search's bounded candidates, never every
+-- match): how the need's words match name, keywords, description and categories, quality, stars,
+-- advisories, and the names its latest version depends on (not for development).
+-- $1 tsquery text (terms OR-ed), $2 the same terms AND-ed, $3 ecosystems, $4 names.
 WITH q AS (
     SELECT to_tsquery('simple', $1) || to_tsquery('english', $1) AS any_terms,
            to_tsquery('simple', $2) || to_tsquery('english', $2) AS all_terms
-), matched AS (
-    SELECT p.id,
-           ts_rank_cd(p.search_vector, q.any_terms, 32)
-           + CASE WHEN p.search_vector @@ q.all_terms THEN 1.0 ELSE 0 END AS relevance
-    FROM packages p CROSS JOIN q
-    WHERE ($3::text IS NULL OR p.ecosystem = $3) AND p.search_vector @@ q.any_terms
-    ORDER BY relevance DESC
-    LIMIT $4
 )
-SELECT p.ecosystem, p.name, p.description, p.latest_version, p.downloads, p.deprecated,
-       p.discovered_at IS NOT NULL AS discovered, m.relevance, r.stars, r.archived, s.score,
+SELECT p.ecosystem, p.name, p.description, p.latest_version,
+       -- npm and PyPI give no all-time total: the yearly estimate from their download counters stands in.
+       coalesce(p.downloads, p.downloads_estimate) AS downloads, p.deprecated,
+       p.discovered_at IS NOT NULL AS discovered,
+       ts_rank_cd(p.search_vector, q.any_terms, 32) AS text_rank, p.search_vector @@ q.all_terms AS every_word,
+       r.stars, r.archived, s.score,
        p.advisories_synced_at IS NOT NULL AS advisories_checked,
        EXISTS (SELECT 1 FROM advisory_affected f WHERE f.ecosystem = p.ecosystem AND f.name = p.name) AS has_advisories,
        (SELECT v.published_at FROM versions v WHERE v.package_id = p.id AND v.number = p.latest_version)
-           AS latest_published_at
-FROM matched m
-JOIN packages p ON p.id = m.id
+           AS latest_published_at,
+       ARRAY(SELECT DISTINCT d.name FROM versions v JOIN dependencies d ON d.version_id = v.id
+             WHERE v.package_id = p.id AND v.number = p.latest_version AND d.kind <> 'dev'
+               AND d.ecosystem = p.ecosystem) AS dependency_names
+FROM unnest($3::text[], $4::text[]) AS t (ecosystem, name)
+JOIN packages p ON p.ecosystem = t.ecosystem AND p.name = t.name
+CROSS JOIN q
 LEFT JOIN repositories r ON r.id = p.repository_id
 LEFT JOIN package_scores s ON s.package_id = p.id;
 

@@ -77,6 +77,24 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         || setweight(to_tsvector('english'::regconfig, array_to_string(keywords, ' ')), 'C')
 $$;
 
+-- With what a package's categories say it is for (migration 0015), at the lowest weight: crates.io's
+-- categories, PyPI's Framework and Environment classifiers (the others, Topic among them, are too broad).
+CREATE FUNCTION package_classifier_text(classifiers text[])
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- "Framework :: Django" says the package works with Django, not that it is a framework.
+    SELECT coalesce(string_agg(translate(replace(regexp_replace(c, '^Framework :: ', ''), '::', ' '), '-_/', '   '), ' '), '')
+    FROM unnest(classifiers) AS c
+    WHERE c NOT LIKE '% :: %' OR c LIKE 'Framework :: %' OR c LIKE 'Environment :: %'
+$$;
+
+CREATE FUNCTION package_search_vector(display_name text, keywords text[], description text, classifiers text[])
+RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT package_search_vector(display_name, keywords, description)
+        || setweight(to_tsvector('english'::regconfig, package_classifier_text(classifiers)), 'D')
+$$;
+
 -- A query's words as a tsquery, in both the 'simple' and the 'english' forms the document
 -- holds, each word also as a prefix when `prefixes`; ANDed when all_words, else ORed. NULL for
 -- no words. (A prefix of a common word expands to many lexemes, which the GIN index must merge.)
