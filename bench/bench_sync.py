@@ -177,7 +177,8 @@ async def main(packages: int, big: int, big_versions: int, concurrency: int) -> 
         watch.wrap_async(store, "save_package", "writing to PostgreSQL")
         watch.wrap_async(scores, "compute", "scores")
         watch.wrap_async(cleanup, "remove_unused", "cleanup")
-        options = sync.Options(depth=0, concurrency={"npm": concurrency})
+        # All requested packages are fetched in the first run (by default a run takes 1,000 never-stored ones).
+        options = sync.Options(depth=0, concurrency={"npm": concurrency}, max_unknown=packages)
         job = sync.SyncJob(database=database, the_catalog=the_catalog, options=options)
 
         sizes = f"{packages - big} packuments of {FIXTURE.stat().st_size // 1024} KB"

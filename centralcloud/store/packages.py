@@ -9,12 +9,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
 
-from centralcloud.core import clock, model, names
+from centralcloud.core import clock, errors, model, names
 from centralcloud.store import db
 from centralcloud.wire import messages
 
@@ -36,8 +37,7 @@ async def save_package(
     always be fetched again, and waiting for the disk would bound it to a few hundred
     packages a second. Nothing is ever half-written either way: it is one statement.
     """
-    # Dependency lists by content: consecutive versions mostly declare the same ones.
-    distinct: dict[tuple[model.Dependency, ...], int] = {}
+    lists = _DependencyLists()
     package = {
         "ecosystem": facts.ecosystem,
         "name": facts.name,
@@ -69,21 +69,68 @@ async def save_package(
             deprecated=v.deprecated,
             deprecated_reason=v.deprecated_reason,
             licenses=v.licenses,
-            dependencies=None if v.dependencies is None else distinct.setdefault(v.dependencies, len(distinct) + 1),
+            dependencies=None if v.dependencies is None else lists.digest(v.dependencies),
             requires_runtime=v.requires_runtime,
             features=v.features,
             metadata_url=v.metadata_url,
         )
         for v in facts.versions
     ]
-    return await database.fetchval(
-        "save_package",
-        _encoder.encode(package).decode(),
-        _encoder.encode(versions).decode(),
-        [_encoder.encode(dependencies).decode() for dependencies in distinct],
-        not durable,
-        _encoder.encode(version_list(facts.versions)),
-    )
+    encoded_package = _encoder.encode(package).decode()
+    encoded_versions = _encoder.encode(versions).decode()
+    encoded_list = _encoder.encode(version_list(facts.versions))
+    # Most saves repeat lists the package stores already (one new version declares its
+    # predecessor's): those are named by digest and not sent again.
+    stored = {
+        row["digest"].hex
+        for row in await database.fetch("stored_dependency_digests", facts.ecosystem, facts.name)
+    } if lists.texts else set()
+    unsent = lists.without(stored)
+    # Sent again in full only when a stored list went between the two queries (another writer).
+    for attempt_lists in (unsent, list(lists.texts.items())) if len(unsent) < len(lists.texts) else (unsent,):
+        package_id = await database.fetchval(
+            "save_package",
+            encoded_package,
+            encoded_versions,
+            [text for _, text in attempt_lists],
+            [digest for digest, _ in attempt_lists],
+            not durable,
+            encoded_list,
+        )
+        if package_id is not None:
+            return package_id
+    raise errors.DatabaseError(f"{facts.ecosystem} package {facts.name} was not stored: a dependency list went missing")
+
+
+class _DependencyLists:
+    """The distinct dependency lists of one package's versions, each with its digest.
+
+    The digest is the md5 of the list's JSON text, as the migration computed it for stored rows.
+    """
+
+    def __init__(self) -> None:
+        self.texts: dict[str, str] = {}
+        """Each list's JSON text by its digest (32 hex digits)."""
+        self._by_identity: dict[int, tuple[tuple[model.Dependency, ...], str]] = {}
+        self._by_content: dict[tuple[model.Dependency, ...], str] = {}
+
+    def digest(self, dependencies: tuple[model.Dependency, ...]) -> str:
+        # Sources share one tuple among versions declaring the same list: found by identity, it
+        # costs no hashing of every dependency (the tuple is kept so its id is not reused).
+        known = self._by_identity.get(id(dependencies))
+        if known is not None:
+            return known[1]
+        digest = self._by_content.get(dependencies)
+        if digest is None:
+            text = _encoder.encode(dependencies)
+            digest = hashlib.md5(text, usedforsecurity=False).hexdigest()
+            self._by_content[dependencies] = digest
+            self.texts.setdefault(digest, text.decode())
+        self._by_identity[id(dependencies)] = (dependencies, digest)
+        return digest
+
+    def without(self, digests: set[str]) -> list[tuple[str, str]]:
+        return [(digest, text) for digest, text in self.texts.items() if digest not in digests]
 
 
 def version_list(versions: Iterable[model.Version]) -> list[messages.VersionInfo]:
@@ -114,7 +161,7 @@ class _StoredVersion(msgspec.Struct, array_like=False):
     deprecated: bool
     deprecated_reason: str | None
     licenses: tuple[str, ...]
-    dependencies: int | None
+    dependencies: str | None
     requires_runtime: str | None = None
     features: dict[str, tuple[str, ...]] | None = None
     metadata_url: str | None = None
