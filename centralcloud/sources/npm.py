@@ -79,11 +79,14 @@ class NpmSource(base.Source):
         latest_manifest = readers.obj(manifests.get(latest)) if latest else {}
 
         versions = []
+        # Consecutive versions mostly declare the same sections: each distinct set is mapped once,
+        # and its versions share one tuple (which the store then names by identity).
+        mapped: dict[object, tuple[model.Dependency, ...]] = {}
         for number, manifest in manifests.items():
             if not isinstance(manifest, dict):
                 self._skip(package, version=number, why="its manifest is not an object")
                 continue
-            versions.append(self._version(package, number, manifest, times))
+            versions.append(self._version(package, number, manifest, times, mapped))
         newest = next((version for version in versions if version.number == latest), None)
         newest_dependencies = (newest.dependencies if newest else None) or ()
 
@@ -110,7 +113,14 @@ class NpmSource(base.Source):
             extra={"dist_tags": dist_tags},
         )
 
-    def _version(self, package: str, number: str, manifest: dict[str, Any], times: dict[str, Any]) -> model.Version:
+    def _version(
+        self,
+        package: str,
+        number: str,
+        manifest: dict[str, Any],
+        times: dict[str, Any],
+        mapped: dict[object, tuple[model.Dependency, ...]],
+    ) -> model.Version:
         deprecated = manifest.get("deprecated")
         # npm lifts a deprecation by setting an empty message; a few old manifests say `true`.
         reason = readers.text(deprecated)
@@ -121,10 +131,28 @@ class NpmSource(base.Source):
             deprecated=reason is not None or deprecated is True,
             deprecated_reason=reason,
             licenses=_licenses(manifest),
-            dependencies=self._dependencies(package, number, manifest),
+            dependencies=self._shared_dependencies(package, number, manifest, mapped),
             # Early manifests sometimes hold engines as an array of strings, which names no node range.
             requires_runtime=readers.text(readers.obj(manifest.get("engines")).get("node")),
         )
+
+    def _shared_dependencies(
+        self, package: str, number: str, manifest: dict[str, Any], mapped: dict[object, tuple[model.Dependency, ...]]
+    ) -> tuple[model.Dependency, ...]:
+        """`_dependencies`, mapped once per distinct set of sections among a packument's versions."""
+        sections = [manifest.get(name) for name, _ in _SECTIONS]
+        try:
+            if not all(section is None or isinstance(section, dict) for section in sections):
+                raise TypeError  # mapped (and its odd sections reported) for every version that has them
+            meta = readers.obj(manifest.get("peerDependenciesMeta"))
+            optional_peers = tuple(name for name, m in meta.items() if isinstance(m, dict) and m.get("optional") is True)
+            key = (*(None if section is None else tuple(section.items()) for section in sections), optional_peers)
+            found = mapped.get(key)
+        except TypeError:  # also a requirement that is not a string and cannot be hashed
+            return self._dependencies(package, number, manifest)
+        if found is None:
+            found = mapped[key] = self._dependencies(package, number, manifest)
+        return found
 
     def _dependencies(self, package: str, number: str, manifest: dict[str, Any]) -> tuple[model.Dependency, ...]:
         optional_names = readers.obj(manifest.get("optionalDependencies")).keys()

@@ -33,6 +33,9 @@ async def save_package(
 ) -> int:
     """Store everything a source said about one package, in one statement; returns the package id.
 
+    The statement is sent a second time, with the dependency lists it named, when the package
+    does not store them yet (a new package, a new list): each attempt writes all or nothing.
+
     Without `durable`, the commit does not wait for the WAL flush: what a sync writes can
     always be fetched again, and waiting for the disk would bound it to a few hundred
     packages a second. Nothing is ever half-written either way: it is one statement.
@@ -79,26 +82,22 @@ async def save_package(
     encoded_package = _encoder.encode(package).decode()
     encoded_versions = _encoder.encode(versions).decode()
     encoded_list = _encoder.encode(version_list(facts.versions))
-    # Most saves repeat lists the package stores already (one new version declares its
-    # predecessor's): those are named by digest and not sent again.
-    stored = {
-        row["digest"].hex
-        for row in await database.fetch("stored_dependency_digests", facts.ecosystem, facts.name)
-    } if lists.texts else set()
-    unsent = lists.without(stored)
-    # Sent again in full only when a stored list went between the two queries (another writer).
-    for attempt_lists in (unsent, list(lists.texts.items())) if len(unsent) < len(lists.texts) else (unsent,):
-        package_id = await database.fetchval(
+    # Most saves repeat only lists the package stores already (one new version declares its
+    # predecessor's), so none is sent at first: the statement names those it lacks, if any.
+    sent: list[str] = []
+    for _ in range(2):
+        row = await database.fetchrow(
             "save_package",
             encoded_package,
             encoded_versions,
-            [text for _, text in attempt_lists],
-            [digest for digest, _ in attempt_lists],
+            [lists.texts[digest] for digest in sent],
+            sent,
             not durable,
             encoded_list,
         )
-        if package_id is not None:
-            return package_id
+        if row["id"] is not None:
+            return row["id"]
+        sent = [digest.hex for digest in row["missing"]]
     raise errors.DatabaseError(f"{facts.ecosystem} package {facts.name} was not stored: a dependency list went missing")
 
 
@@ -128,9 +127,6 @@ class _DependencyLists:
             self.texts.setdefault(digest, text.decode())
         self._by_identity[id(dependencies)] = (dependencies, digest)
         return digest
-
-    def without(self, digests: set[str]) -> list[tuple[str, str]]:
-        return [(digest, text) for digest, text in self.texts.items() if digest not in digests]
 
 
 def version_list(versions: Iterable[model.Version]) -> list[messages.VersionInfo]:

@@ -24,21 +24,15 @@ SELECT version, name, applied_at FROM schema_migrations ORDER BY version;
 -- Record one applied migration ($1: version, $2: name).
 INSERT INTO schema_migrations (version, name) VALUES ($1, $2);
 
--- name: stored_dependency_digests --
--- The digests of the distinct dependency lists a stored package's versions declare, so a save
--- sends only the lists not among them ($1 ecosystem, $2 name).
-SELECT DISTINCT v.dependencies_digest AS digest
-FROM packages p JOIN versions v ON v.package_id = p.id
-WHERE p.ecosystem = $1 AND p.name = $2 AND v.dependencies_digest IS NOT NULL;
-
 -- name: save_package --
 -- Store one package in a single statement (one round trip, one transaction): the package row,
 -- its versions, its dependency rows (those of its latest version) and its encoded version list;
 -- versions the registry no longer lists go. Only what changed is written: an unchanged version,
 -- an unchanged list and dependency rows that already hold the latest version's list stay as
 -- they are. Dependency lists are named by digest (the md5 of their JSON text, as a uuid): a list
--- the package already stores need not be sent. Returns the package id, or nothing (and writes
--- nothing) when a version names a list that was neither sent nor stored: send them all then.
+-- the package already stores need not be sent. Returns (id, NULL): the package id; or, writing
+-- nothing, (NULL, missing): the digests of the lists this save needs that were neither sent nor
+-- stored (send them then).
 -- $1 the package, a JSON object with the columns of `packages` it sets (ecosystem, name,
 --    display_name, description, keywords, classifiers, licenses, homepage, repository_url,
 --    documentation_url, latest_version, deprecated, deprecated_reason, downloads,
@@ -179,7 +173,9 @@ WITH settings AS (
     ON CONFLICT (package_id) DO UPDATE SET total = EXCLUDED.total, versions = EXCLUDED.versions
     WHERE (l.total, l.versions) IS DISTINCT FROM (EXCLUDED.total, EXCLUDED.versions)
 )
-SELECT pkg.id FROM pkg, settings;
+SELECT pkg.id, NULL::uuid[] AS missing FROM pkg, settings
+UNION ALL
+SELECT NULL, array_agg(l.digest) FROM lists l WHERE l.list IS NULL HAVING count(*) > 0;
 
 -- name: get_package --
 -- One package's stored facts in one round trip: the dependencies declared by its latest version,
