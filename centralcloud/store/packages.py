@@ -111,20 +111,17 @@ class _DependencyLists:
         self.texts: dict[str, str] = {}
         """Each list's JSON text by its digest (32 hex digits)."""
         self._by_identity: dict[int, tuple[tuple[model.Dependency, ...], str]] = {}
-        self._by_content: dict[tuple[model.Dependency, ...], str] = {}
 
     def digest(self, dependencies: tuple[model.Dependency, ...]) -> str:
         # Sources share one tuple among versions declaring the same list: found by identity, it
-        # costs no hashing of every dependency (the tuple is kept so its id is not reused).
+        # is encoded once (the tuple is kept so its id is not reused). Equal lists in distinct
+        # tuples are encoded each time, which costs less than hashing every dependency.
         known = self._by_identity.get(id(dependencies))
         if known is not None:
             return known[1]
-        digest = self._by_content.get(dependencies)
-        if digest is None:
-            text = _encoder.encode(dependencies)
-            digest = hashlib.md5(text, usedforsecurity=False).hexdigest()
-            self._by_content[dependencies] = digest
-            self.texts.setdefault(digest, text.decode())
+        text = _encoder.encode(dependencies)
+        digest = hashlib.md5(text, usedforsecurity=False).hexdigest()
+        self.texts.setdefault(digest, text.decode())
         self._by_identity[id(dependencies)] = (dependencies, digest)
         return digest
 
