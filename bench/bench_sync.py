@@ -24,9 +24,12 @@ import asyncio
 import collections
 import contextlib
 import copy
+import cProfile
 import json
 import multiprocessing
 import pathlib
+import pstats
+import sys
 import time
 
 import aiohttp
@@ -148,7 +151,7 @@ async def run(job: sync.SyncJob) -> tuple[float, dict]:
     return elapsed, status
 
 
-async def main(packages: int, big: int, big_versions: int, concurrency: int) -> None:
+async def main(packages: int, big: int, big_versions: int, concurrency: int, profile: bool) -> None:
     queue: multiprocessing.Queue = multiprocessing.Queue()
     registry = multiprocessing.Process(target=serve_registry, args=(queue, packages, big, big_versions), daemon=True)
     registry.start()
@@ -177,7 +180,8 @@ async def main(packages: int, big: int, big_versions: int, concurrency: int) -> 
         watch.wrap_async(store, "save_package", "writing to PostgreSQL")
         watch.wrap_async(scores, "compute", "scores")
         watch.wrap_async(cleanup, "remove_unused", "cleanup")
-        options = sync.Options(depth=0, concurrency={"npm": concurrency})
+        # All requested packages are fetched in the first run (by default a run takes 1,000 never-stored ones).
+        options = sync.Options(depth=0, concurrency={"npm": concurrency}, max_unknown=packages)
         job = sync.SyncJob(database=database, the_catalog=the_catalog, options=options)
 
         sizes = f"{packages - big} packuments of {FIXTURE.stat().st_size // 1024} KB"
@@ -190,7 +194,12 @@ async def main(packages: int, big: int, big_versions: int, concurrency: int) -> 
                     response.raise_for_status()
             watch.seconds.clear()
             mark = await transaction_mark(database)
+            profiler = cProfile.Profile() if profile and label == "one new version" else None
+            if profiler:
+                profiler.enable()
             elapsed, status = await run(job)
+            if profiler:
+                profiler.disable()
             counts = status["counts"]["npm"]
             written = await rows_written(database, mark)
             print(
@@ -216,6 +225,12 @@ async def main(packages: int, big: int, big_versions: int, concurrency: int) -> 
             print("           summed per-package time: " + ", ".join(
                 f"{name} {seconds:.1f} s ({100 * seconds / total:.0f}%)" for name, seconds in stages.items()
             ))
+            if profiler:
+                print("           where this process spent its time (cProfile, own time, top 12):")
+                stats = pstats.Stats(profiler, stream=sys.stdout)
+                stats.sort_stats("tottime").print_stats(12)
+                print("           and in the sync's stages (cumulative):")
+                stats.sort_stats("cumulative").print_stats(r"\((_request|_facts|save_package|version_list|_read)\)")
         await storage(database)
 
 
@@ -258,10 +273,13 @@ if __name__ == "__main__":
     parser.add_argument("--big", type=int, default=5, help="multi-megabyte packuments among them")
     parser.add_argument("--big-versions", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--profile", action="store_true", help="profile the one-new-version run (cProfile)")
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop, as `centralcloud serve` does when installed")
     arguments = parser.parse_args()
     if arguments.uvloop:
         import uvloop
 
         uvloop.install()
-    asyncio.run(main(arguments.packages, arguments.big, arguments.big_versions, arguments.concurrency))
+    asyncio.run(main(
+        arguments.packages, arguments.big, arguments.big_versions, arguments.concurrency, arguments.profile
+    ))

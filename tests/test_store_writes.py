@@ -89,24 +89,35 @@ async def test_one_new_version_writes_one_version_row(database: db.Database) -> 
 
 
 async def test_dependency_rows_follow_the_latest_version(database: db.Database) -> None:
-    await store.save_package(database, facts(versions=(version("1.0.0", 1, (DEP,)),)), etag=None, last_modified=None)
-    # A new latest version that declares the same list: its rows move to it.
+    package_id = await store.save_package(
+        database, facts(versions=(version("1.0.0", 1, (DEP,)),)), etag=None, last_modified=None
+    )
+    rows_before = await row_versions(database, "dependencies", "true")
+    # A new latest version that declares the same list: its rows are the package's, unwritten.
     await store.save_package(
         database, facts(versions=(version("1.1.0", 2, (DEP,)), version("1.0.0", 1, (DEP,)))), etag=None, last_modified=None
     )
-    rows = await database.pool.fetch(
-        "SELECT v.number, d.name FROM dependencies d JOIN versions v ON v.id = d.version_id ORDER BY d.name"
-    )
-    assert [(r["number"], r["name"]) for r in rows] == [("1.1.0", "body-parser")]
+    assert await row_versions(database, "dependencies", "true") == rows_before
+    assert await latest_dependency_rows(database) == [("1.1.0", "body-parser")]
     # The latest version's list changes: its rows are rewritten.
     await store.save_package(
         database, facts(versions=(version("1.1.0", 2, (DEP, PEER)), version("1.0.0", 1, (DEP,)))),
         etag=None, last_modified=None,
     )
-    rows = await database.pool.fetch(
-        "SELECT v.number, d.name FROM dependencies d JOIN versions v ON v.id = d.version_id ORDER BY d.name"
+    assert await latest_dependency_rows(database) == [("1.1.0", "body-parser"), ("1.1.0", "react")]
+    # A new latest version whose list this fetch does not know: the rows described another version.
+    await store.save_package(
+        database, facts(versions=(version("1.2.0", 3, None), version("1.1.0", 2, (DEP, PEER)))),
+        etag=None, last_modified=None,
     )
-    assert [(r["number"], r["name"]) for r in rows] == [("1.1.0", "body-parser"), ("1.1.0", "react")]
+    assert await latest_dependency_rows(database) == []
+    await store.save_package(
+        database, facts(versions=(version("1.1.0", 2, (DEP, PEER)), version("1.0.0", 1, (DEP,)))),
+        etag=None, last_modified=None,
+    )
+    assert await latest_dependency_rows(database) == [("1.1.0", "body-parser"), ("1.1.0", "react")]
+    assert await database.pool.fetchval("SELECT count(DISTINCT package_id) FROM dependencies") == 1
+    assert package_id == await database.pool.fetchval("SELECT package_id FROM dependencies LIMIT 1")
     # A fetch that does not know the dependencies keeps the rows and what the version row knew.
     await store.save_package(
         database, facts(versions=(version("1.1.0", 2, None), version("1.0.0", 1, None))), etag=None, last_modified=None
@@ -114,6 +125,13 @@ async def test_dependency_rows_follow_the_latest_version(database: db.Database) 
     reply = await store.load_package(database, ecosystem="npm", name="express")
     assert reply is not None and [d.name for d in reply.dependencies] == ["body-parser", "react"]
     assert await database.pool.fetchval("SELECT count(*) FROM dependencies") == 2
+
+
+async def latest_dependency_rows(database: db.Database) -> list[tuple[str, str]]:
+    rows = await database.pool.fetch(
+        "SELECT p.latest_version, d.name FROM dependencies d JOIN packages p ON p.id = d.package_id ORDER BY d.name"
+    )
+    return [(r["latest_version"], r["name"]) for r in rows]
 
 
 async def test_a_changed_version_is_rewritten(database: db.Database) -> None:

@@ -7,6 +7,7 @@ the abbreviated install format leaves out descriptions, licenses and deprecation
 from __future__ import annotations
 
 import logging
+import re
 import urllib.parse
 from typing import Any
 
@@ -27,6 +28,7 @@ _SECTIONS = (
 )
 # node-semver's own reading decides what a prerelease is, so a version's flag agrees with range matching.
 _VERSIONS = versions.scheme("npm")
+_PLAIN = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
 
 
 class NpmSource(base.Source):
@@ -79,11 +81,14 @@ class NpmSource(base.Source):
         latest_manifest = readers.obj(manifests.get(latest)) if latest else {}
 
         versions = []
+        # Consecutive versions mostly declare the same sections: each distinct set is mapped once,
+        # and its versions share one tuple (which the store then names by identity).
+        mapped = _Mapped()
         for number, manifest in manifests.items():
             if not isinstance(manifest, dict):
                 self._skip(package, version=number, why="its manifest is not an object")
                 continue
-            versions.append(self._version(package, number, manifest, times))
+            versions.append(self._version(package, number, manifest, times, mapped))
         newest = next((version for version in versions if version.number == latest), None)
         newest_dependencies = (newest.dependencies if newest else None) or ()
 
@@ -110,23 +115,59 @@ class NpmSource(base.Source):
             extra={"dist_tags": dist_tags},
         )
 
-    def _version(self, package: str, number: str, manifest: dict[str, Any], times: dict[str, Any]) -> model.Version:
+    def _version(
+        self,
+        package: str,
+        number: str,
+        manifest: dict[str, Any],
+        times: dict[str, Any],
+        mapped: _Mapped,
+    ) -> model.Version:
         deprecated = manifest.get("deprecated")
         # npm lifts a deprecation by setting an empty message; a few old manifests say `true`.
         reason = readers.text(deprecated)
         return model.Version(
             number=number,
             published_at=readers.parse_timestamp(times.get(number)),
-            prerelease=_VERSIONS.prerelease_flag(number),
+            # Most numbers are plain x.y.z, which has no pre-release part whichever way it parses.
+            prerelease=False if _PLAIN.fullmatch(number) else _VERSIONS.prerelease_flag(number),
             deprecated=reason is not None or deprecated is True,
             deprecated_reason=reason,
             licenses=_licenses(manifest),
-            dependencies=self._dependencies(package, number, manifest),
+            dependencies=self._shared_dependencies(package, number, manifest, mapped),
             # Early manifests sometimes hold engines as an array of strings, which names no node range.
             requires_runtime=readers.text(readers.obj(manifest.get("engines")).get("node")),
         )
 
-    def _dependencies(self, package: str, number: str, manifest: dict[str, Any]) -> tuple[model.Dependency, ...]:
+    def _shared_dependencies(
+        self, package: str, number: str, manifest: dict[str, Any], mapped: _Mapped
+    ) -> tuple[model.Dependency, ...]:
+        """`_dependencies`, mapped once per distinct set of sections among a packument's versions."""
+        entries = mapped.entries
+        sections = [manifest.get(name) for name, _ in _SECTIONS]
+        try:
+            if not all(section is None or isinstance(section, dict) for section in sections):
+                raise TypeError  # mapped (and its odd sections reported) for every version that has them
+            meta = readers.obj(manifest.get("peerDependenciesMeta"))
+            optional_peers = tuple(name for name, m in meta.items() if isinstance(m, dict) and m.get("optional") is True)
+            key = (*(None if section is None else tuple(section.items()) for section in sections), optional_peers)
+            found = mapped.lists.get(key)
+        except TypeError:  # also a requirement that is not a string and cannot be hashed
+            return self._dependencies(package, number, manifest, entries)
+        if found is None:
+            found = mapped.lists[key] = self._dependencies(package, number, manifest, entries)
+        return found
+
+    def _dependencies(
+        self,
+        package: str,
+        number: str,
+        manifest: dict[str, Any],
+        entries: dict[tuple[str, str, str, bool], model.Dependency] | None = None,
+    ) -> tuple[model.Dependency, ...]:
+        """The dependencies one manifest declares; `entries` keeps those mapped for earlier versions
+        of the packument, which mostly repeat (so a name is checked and normalized once)."""
+        entries = {} if entries is None else entries
         optional_names = readers.obj(manifest.get("optionalDependencies")).keys()
         peer_meta = readers.obj(manifest.get("peerDependenciesMeta"))
         found = []
@@ -145,24 +186,34 @@ class NpmSource(base.Source):
                 if not isinstance(requirement, str):
                     self._skip(package, version=number, why=f"{section_name}[{dependency_name!r}] is not a string")
                     continue
-                try:
-                    normalized = names.normalize(self.ecosystem, dependency_name)
-                except errors.InvalidName:
-                    self._skip(package, version=number, why=f"{section_name} names invalid package {dependency_name!r}")
-                    continue
                 optional = kind == "optional" or (
                     kind == "peer" and readers.obj(peer_meta.get(dependency_name)).get("optional") is True
                 )
-                found.append(
-                    model.Dependency(
-                        name=normalized,
-                        ecosystem=self.ecosystem,
-                        requirement=requirement,
-                        kind=kind,
-                        optional=optional,
+                key = (kind, dependency_name, requirement, optional)
+                dependency = entries.get(key)
+                if dependency is None:
+                    try:
+                        normalized = names.normalize(self.ecosystem, dependency_name)
+                    except errors.InvalidName:
+                        self._skip(
+                            package, version=number, why=f"{section_name} names invalid package {dependency_name!r}"
+                        )
+                        continue
+                    dependency = entries[key] = model.Dependency(
+                        name=normalized, ecosystem=self.ecosystem, requirement=requirement, kind=kind, optional=optional
                     )
-                )
+                found.append(dependency)
         return tuple(found)
+
+
+class _Mapped:
+    """What one packument's mapping has mapped so far: its versions mostly repeat their predecessors'."""
+
+    def __init__(self) -> None:
+        self.lists: dict[tuple[object, ...], tuple[model.Dependency, ...]] = {}
+        """Each distinct set of dependency sections (their items, and the optional peers) and its list."""
+        self.entries: dict[tuple[str, str, str, bool], model.Dependency] = {}
+        """Each dependency by (kind, name as declared, requirement, optional)."""
 
 
 def _licenses(manifest: dict[str, Any]) -> tuple[str, ...]:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
 
-from centralcloud.core import clock, model, names
+from centralcloud.core import clock, errors, model, names
 from centralcloud.store import db
 from centralcloud.wire import messages
 
@@ -32,12 +33,14 @@ async def save_package(
 ) -> int:
     """Store everything a source said about one package, in one statement; returns the package id.
 
+    The statement is sent a second time, with the dependency lists it named, when the package
+    does not store them yet (a new package, a new list): each attempt writes all or nothing.
+
     Without `durable`, the commit does not wait for the WAL flush: what a sync writes can
     always be fetched again, and waiting for the disk would bound it to a few hundred
     packages a second. Nothing is ever half-written either way: it is one statement.
     """
-    # Dependency lists by content: consecutive versions mostly declare the same ones.
-    distinct: dict[tuple[model.Dependency, ...], int] = {}
+    lists = _DependencyLists()
     package = {
         "ecosystem": facts.ecosystem,
         "name": facts.name,
@@ -69,21 +72,58 @@ async def save_package(
             deprecated=v.deprecated,
             deprecated_reason=v.deprecated_reason,
             licenses=v.licenses,
-            dependencies=None if v.dependencies is None else distinct.setdefault(v.dependencies, len(distinct) + 1),
+            dependencies=None if v.dependencies is None else lists.digest(v.dependencies),
             requires_runtime=v.requires_runtime,
             features=v.features,
             metadata_url=v.metadata_url,
         )
         for v in facts.versions
     ]
-    return await database.fetchval(
-        "save_package",
-        _encoder.encode(package).decode(),
-        _encoder.encode(versions).decode(),
-        [_encoder.encode(dependencies).decode() for dependencies in distinct],
-        not durable,
-        _encoder.encode(version_list(facts.versions)),
-    )
+    encoded_package = _encoder.encode(package).decode()
+    encoded_versions = _encoder.encode(versions).decode()
+    encoded_list = _encoder.encode(version_list(facts.versions))
+    # Most saves repeat only lists the package stores already (one new version declares its
+    # predecessor's), so none is sent at first: the statement names those it lacks, if any.
+    sent: list[str] = []
+    for _ in range(2):
+        row = await database.fetchrow(
+            "save_package",
+            encoded_package,
+            encoded_versions,
+            [lists.texts[digest] for digest in sent],
+            sent,
+            not durable,
+            encoded_list,
+        )
+        if row["id"] is not None:
+            return row["id"]
+        sent = [digest.hex for digest in row["missing"]]
+    raise errors.DatabaseError(f"{facts.ecosystem} package {facts.name} was not stored: a dependency list went missing")
+
+
+class _DependencyLists:
+    """The distinct dependency lists of one package's versions, each with its digest.
+
+    The digest is the md5 of the list's JSON text, as the migration computed it for stored rows.
+    """
+
+    def __init__(self) -> None:
+        self.texts: dict[str, str] = {}
+        """Each list's JSON text by its digest (32 hex digits)."""
+        self._by_identity: dict[int, tuple[tuple[model.Dependency, ...], str]] = {}
+
+    def digest(self, dependencies: tuple[model.Dependency, ...]) -> str:
+        # Sources share one tuple among versions declaring the same list: found by identity, it
+        # is encoded once (the tuple is kept so its id is not reused). Equal lists in distinct
+        # tuples are encoded each time, which costs less than hashing every dependency.
+        known = self._by_identity.get(id(dependencies))
+        if known is not None:
+            return known[1]
+        text = _encoder.encode(dependencies)
+        digest = hashlib.md5(text, usedforsecurity=False).hexdigest()
+        self.texts.setdefault(digest, text.decode())
+        self._by_identity[id(dependencies)] = (dependencies, digest)
+        return digest
 
 
 def version_list(versions: Iterable[model.Version]) -> list[messages.VersionInfo]:
@@ -114,7 +154,7 @@ class _StoredVersion(msgspec.Struct, array_like=False):
     deprecated: bool
     deprecated_reason: str | None
     licenses: tuple[str, ...]
-    dependencies: int | None
+    dependencies: str | None
     requires_runtime: str | None = None
     features: dict[str, tuple[str, ...]] | None = None
     metadata_url: str | None = None

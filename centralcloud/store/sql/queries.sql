@@ -26,44 +26,84 @@ INSERT INTO schema_migrations (version, name) VALUES ($1, $2);
 
 -- name: save_package --
 -- Store one package in a single statement (one round trip, one transaction): the package row,
--- its versions, the dependency rows of the latest version and its encoded version list; versions
--- the registry no longer lists go. Only what changed is written: an unchanged version, an
--- unchanged list and the dependency rows of an unchanged latest version stay as they are.
--- Returns the package id.
+-- its versions, its dependency rows (those of its latest version) and its encoded version list;
+-- versions the registry no longer lists go. Only what changed is written: an unchanged version,
+-- an unchanged list and dependency rows that already hold the latest version's list stay as
+-- they are. Dependency lists are named by digest (the md5 of their JSON text, as a uuid): a list
+-- the package already stores need not be sent. Returns (id, NULL): the package id; or, writing
+-- nothing, (NULL, missing): the digests of the lists this save needs that were neither sent nor
+-- stored (send them then).
 -- $1 the package, a JSON object with the columns of `packages` it sets (ecosystem, name,
 --    display_name, description, keywords, classifiers, licenses, homepage, repository_url,
 --    documentation_url, latest_version, deprecated, deprecated_reason, downloads,
 --    recent_downloads, peer_frameworks, extra, etag, last_modified).
 -- $2 its versions, a JSON array of {number, published_at, prerelease, yanked, yanked_reason,
 --    deprecated, deprecated_reason, licenses, dependencies, requires_runtime, features,
---    metadata_url}, where dependencies is a 1-based index into $3, or null when the source did not say.
--- $3 the distinct dependency lists, as JSON array texts of {ecosystem, name, requirement, kind,
---    optional, condition} (versions mostly share theirs, so each is sent once).
--- $4 true to commit without waiting for the WAL flush (sync writes can be fetched again).
--- $5 the versions as packages.get sends them (a JSON array, newest first).
+--    metadata_url}, where dependencies is the digest of its list, or null when the source did not say.
+-- $3 dependency lists, JSON array texts of {ecosystem, name, requirement, kind, optional,
+--    condition}; $4 their digests.
+-- $5 true to commit without waiting for the WAL flush (sync writes can be fetched again).
+-- $6 the versions as packages.get sends them (a JSON array, newest first).
 WITH settings AS (
-    SELECT CASE WHEN $4::boolean THEN set_config('synchronous_commit', 'off', true) END AS relaxed
+    SELECT CASE WHEN $5::boolean THEN set_config('synchronous_commit', 'off', true) END AS relaxed
 ), input AS (
     SELECT * FROM json_populate_record(NULL::packages, $1::text::json)
+), incoming AS (
+    SELECT * FROM json_to_recordset($2::text::json)
+        AS t (number text, published_at timestamptz, prerelease boolean, yanked boolean, yanked_reason text,
+              deprecated boolean, deprecated_reason text, licenses text[], dependencies uuid,
+              requires_runtime text, features json, metadata_url text)
 ), old AS (
     -- What was stored before (every part of a statement sees the snapshot taken before it).
-    SELECT p.latest_version, v.dependencies::text AS latest_dependencies
-    FROM input i
-    JOIN packages p ON p.ecosystem = i.ecosystem AND p.name = i.name
-    LEFT JOIN versions v ON v.package_id = p.id AND v.number = p.latest_version
+    SELECT p.id, p.latest_version, p.dependencies_digest
+    FROM input i JOIN packages p ON p.ecosystem = i.ecosystem AND p.name = i.name
+), changed AS MATERIALIZED (
+    -- Versions new or different from their stored row: only these are written (an unchanged
+    -- row is not even locked). A value the source did not say keeps the stored one.
+    SELECT t.* FROM incoming t
+    LEFT JOIN (SELECT v.* FROM versions v JOIN old ON v.package_id = old.id) v ON v.number = t.number
+    WHERE v.number IS NULL
+       OR (v.published_at, v.prerelease, v.yanked, v.yanked_reason, v.deprecated, v.deprecated_reason,
+           v.licenses, v.dependencies_digest, v.requires_runtime, v.features::text, v.metadata_url)
+          IS DISTINCT FROM
+          (t.published_at, coalesce(t.prerelease, false), coalesce(t.yanked, false), t.yanked_reason,
+           coalesce(t.deprecated, false), t.deprecated_reason, coalesce(t.licenses, '{}'),
+           coalesce(t.dependencies, v.dependencies_digest), coalesce(t.requires_runtime, v.requires_runtime),
+           coalesce(t.features, v.features)::text, coalesce(t.metadata_url, v.metadata_url))
+), want AS (
+    -- The list the dependency rows are to hold: the latest version's, when this fetch knows it;
+    -- the stored one while the latest version stays; else none (they described another version).
+    SELECT CASE WHEN t.dependencies IS NOT NULL THEN t.dependencies
+                WHEN old.latest_version IS NOT DISTINCT FROM i.latest_version THEN old.dependencies_digest
+           END AS digest
+    FROM input i LEFT JOIN old ON true LEFT JOIN incoming t ON t.number = i.latest_version
+), rows_change AS (
+    SELECT w.digest FROM want w WHERE w.digest IS DISTINCT FROM (SELECT dependencies_digest FROM old)
+), lists AS MATERIALIZED (
+    -- Each list this statement writes, from $3 or else from a stored version of the package.
+    SELECT n.digest, coalesce(
+        (SELECT s.list FROM unnest($3::text[], $4::uuid[]) AS s (list, digest) WHERE s.digest = n.digest LIMIT 1),
+        (SELECT v.dependencies::text FROM versions v, old
+         WHERE v.package_id = old.id AND v.dependencies_digest = n.digest LIMIT 1)
+    ) AS list
+    FROM (SELECT dependencies AS digest FROM changed WHERE dependencies IS NOT NULL
+          UNION SELECT digest FROM rows_change WHERE digest IS NOT NULL) AS n
 ), pkg AS (
     INSERT INTO packages AS p (
         ecosystem, name, display_name, description, keywords, classifiers, licenses, homepage,
         repository_url, documentation_url, latest_version, deprecated, deprecated_reason, downloads,
-        recent_downloads, peer_frameworks, extra, etag, last_modified, synced_at, sync_error, search_vector
+        recent_downloads, peer_frameworks, extra, etag, last_modified, synced_at, sync_error, search_vector,
+        dependencies_digest
     )
     SELECT i.ecosystem, i.name, i.display_name, i.description, coalesce(i.keywords, '{}'),
            coalesce(i.classifiers, '{}'), coalesce(i.licenses, '{}'), i.homepage, i.repository_url,
            i.documentation_url, i.latest_version, coalesce(i.deprecated, false), i.deprecated_reason,
            i.downloads, i.recent_downloads, coalesce(i.peer_frameworks, '{}'), coalesce(i.extra, '{}'),
            i.etag, i.last_modified, now(), NULL,
-           package_search_vector(i.display_name, i.keywords, i.description, i.classifiers)
+           package_search_vector(i.display_name, i.keywords, i.description, i.classifiers),
+           (SELECT digest FROM want)
     FROM input i
+    WHERE NOT EXISTS (SELECT 1 FROM lists WHERE list IS NULL)
     ON CONFLICT (ecosystem, name) DO UPDATE SET
         display_name = EXCLUDED.display_name,
         description = EXCLUDED.description,
@@ -84,22 +124,19 @@ WITH settings AS (
         last_modified = EXCLUDED.last_modified,
         synced_at = now(),
         sync_error = NULL,
-        search_vector = EXCLUDED.search_vector
+        search_vector = EXCLUDED.search_vector,
+        dependencies_digest = EXCLUDED.dependencies_digest
     RETURNING id, latest_version
-), incoming AS (
-    SELECT * FROM json_to_recordset($2::text::json)
-        AS t (number text, published_at timestamptz, prerelease boolean, yanked boolean, yanked_reason text,
-              deprecated boolean, deprecated_reason text, licenses text[], dependencies integer,
-              requires_runtime text, features json, metadata_url text)
 ), ver AS (
     INSERT INTO versions AS v (
         package_id, number, published_at, prerelease, yanked, yanked_reason, deprecated,
-        deprecated_reason, licenses, dependencies, requires_runtime, features, metadata_url
+        deprecated_reason, licenses, dependencies, dependencies_digest, requires_runtime, features, metadata_url
     )
     SELECT pkg.id, t.number, t.published_at, coalesce(t.prerelease, false), coalesce(t.yanked, false),
            t.yanked_reason, coalesce(t.deprecated, false), t.deprecated_reason, coalesce(t.licenses, '{}'),
-           ($3::text[])[t.dependencies]::json, t.requires_runtime, t.features, t.metadata_url
-    FROM pkg, incoming t
+           (SELECT l.list FROM lists l WHERE l.digest = t.dependencies)::json, t.dependencies,
+           t.requires_runtime, t.features, t.metadata_url
+    FROM pkg, changed t
     ON CONFLICT (package_id, number) DO UPDATE SET
         published_at = EXCLUDED.published_at,
         prerelease = EXCLUDED.prerelease,
@@ -110,59 +147,35 @@ WITH settings AS (
         licenses = EXCLUDED.licenses,
         -- A source that lists versions without their dependencies must not erase what another fetch learned.
         dependencies = coalesce(EXCLUDED.dependencies, v.dependencies),
+        dependencies_digest = coalesce(EXCLUDED.dependencies_digest, v.dependencies_digest),
         -- Likewise for what only a per-release fetch tells (Hex's elixir requirement).
         requires_runtime = coalesce(EXCLUDED.requires_runtime, v.requires_runtime),
         features = coalesce(EXCLUDED.features, v.features),
         metadata_url = coalesce(EXCLUDED.metadata_url, v.metadata_url)
-    -- An unchanged version is not rewritten (an update writes a whole new row version).
-    WHERE (v.published_at, v.prerelease, v.yanked, v.yanked_reason, v.deprecated, v.deprecated_reason,
-           v.licenses, v.dependencies::text, v.requires_runtime, v.features::text, v.metadata_url)
-          IS DISTINCT FROM
-          (EXCLUDED.published_at, EXCLUDED.prerelease, EXCLUDED.yanked, EXCLUDED.yanked_reason,
-           EXCLUDED.deprecated, EXCLUDED.deprecated_reason, EXCLUDED.licenses,
-           coalesce(EXCLUDED.dependencies, v.dependencies)::text,
-           coalesce(EXCLUDED.requires_runtime, v.requires_runtime),
-           coalesce(EXCLUDED.features, v.features)::text,
-           coalesce(EXCLUDED.metadata_url, v.metadata_url))
-    RETURNING id, number
 ), gone AS (
     DELETE FROM versions v USING pkg
     WHERE v.package_id = pkg.id AND NOT EXISTS (SELECT 1 FROM incoming t WHERE t.number = v.number)
-), latest AS (
-    -- The latest version's dependencies, when this fetch knows them and they are not the rows
-    -- stored already (same latest version, same list); otherwise the stored rows stay.
-    SELECT ($3::text[])[t.dependencies] AS dependencies
-    FROM incoming t, pkg
-    WHERE t.number = pkg.latest_version AND t.dependencies IS NOT NULL
-      AND NOT EXISTS (
-          SELECT 1 FROM old
-          WHERE old.latest_version = pkg.latest_version AND old.latest_dependencies = ($3::text[])[t.dependencies]
-      )
-), latest_row AS (
-    -- RETURNING lists only the rows written: an unchanged latest version is found as stored.
-    SELECT ver.id FROM ver, pkg WHERE ver.number = pkg.latest_version
-    UNION ALL
-    SELECT v.id FROM versions v, pkg WHERE v.package_id = pkg.id AND v.number = pkg.latest_version
-    LIMIT 1
 ), old_rows AS (
     -- This removes only rows that existed before the statement (its one snapshot).
-    DELETE FROM dependencies d USING versions v, pkg
-    WHERE EXISTS (SELECT 1 FROM latest) AND d.version_id = v.id AND v.package_id = pkg.id
+    DELETE FROM dependencies d USING pkg
+    WHERE d.package_id = pkg.id AND EXISTS (SELECT 1 FROM rows_change)
 ), new_rows AS (
-    INSERT INTO dependencies (version_id, ecosystem, name, requirement, kind, optional, condition)
-    SELECT latest_row.id, dep.ecosystem, dep.name, dep.requirement, dep.kind, coalesce(dep.optional, false),
-           dep.condition
-    FROM latest_row
-    CROSS JOIN latest
-    CROSS JOIN json_to_recordset(latest.dependencies::json)
+    INSERT INTO dependencies (package_id, ecosystem, name, requirement, kind, optional, condition)
+    SELECT pkg.id, dep.ecosystem, dep.name, dep.requirement, dep.kind, coalesce(dep.optional, false), dep.condition
+    FROM pkg
+    CROSS JOIN rows_change r
+    JOIN lists l ON l.digest = r.digest
+    CROSS JOIN json_to_recordset(l.list::json)
          AS dep (ecosystem text, name text, requirement text, kind text, optional boolean, condition text)
 ), list AS (
     INSERT INTO package_version_lists AS l (package_id, total, versions)
-    SELECT pkg.id, (SELECT count(*) FROM incoming), $5::bytea FROM pkg
+    SELECT pkg.id, (SELECT count(*) FROM incoming), $6::bytea FROM pkg
     ON CONFLICT (package_id) DO UPDATE SET total = EXCLUDED.total, versions = EXCLUDED.versions
     WHERE (l.total, l.versions) IS DISTINCT FROM (EXCLUDED.total, EXCLUDED.versions)
 )
-SELECT pkg.id FROM pkg, settings;
+SELECT pkg.id, NULL::uuid[] AS missing FROM pkg, settings
+UNION ALL
+SELECT NULL, array_agg(l.digest) FROM lists l WHERE l.list IS NULL HAVING count(*) > 0;
 
 -- name: get_package --
 -- One package's stored facts in one round trip: the dependencies declared by its latest version,
@@ -443,10 +456,8 @@ SELECT p.id, p.ecosystem, p.name, p.latest_version, coalesce(p.downloads, dl.tot
        r.stars, r.forks, r.open_issues, r.archived,
        (SELECT array_agg(v.published_at ORDER BY v.published_at)
         FROM versions v WHERE v.package_id = p.id AND NOT v.prerelease AND NOT v.yanked AND v.published_at IS NOT NULL) AS releases,
-       (SELECT count(DISTINCT dp.id) FROM dependencies d
-        JOIN versions dv ON dv.id = d.version_id
-        JOIN packages dp ON dp.id = dv.package_id AND dp.latest_version = dv.number
-        WHERE d.ecosystem = p.ecosystem AND d.name = p.name AND dp.id <> p.id) AS dependents,
+       (SELECT count(DISTINCT d.package_id) FROM dependencies d
+        WHERE d.ecosystem = p.ecosystem AND d.name = p.name AND d.package_id <> p.id) AS dependents,
        (SELECT count(DISTINCT rp.instance_id) FROM reported_packages k
         JOIN reported_dependencies rd ON rd.package_id = k.id JOIN reported_projects rp ON rp.id = rd.project_id
         WHERE k.ecosystem = p.ecosystem AND k.name = p.name) AS instances
@@ -635,9 +646,9 @@ SELECT p.ecosystem, p.name, p.description, p.latest_version,
        EXISTS (SELECT 1 FROM advisory_affected f WHERE f.ecosystem = p.ecosystem AND f.name = p.name) AS has_advisories,
        (SELECT v.published_at FROM versions v WHERE v.package_id = p.id AND v.number = p.latest_version)
            AS latest_published_at,
-       ARRAY(SELECT DISTINCT d.name FROM versions v JOIN dependencies d ON d.version_id = v.id
-             WHERE v.package_id = p.id AND v.number = p.latest_version AND d.kind <> 'dev'
-               AND d.ecosystem = p.ecosystem) AS dependency_names
+       -- The dependency rows are the latest version's.
+       ARRAY(SELECT DISTINCT d.name FROM dependencies d
+             WHERE d.package_id = p.id AND d.kind <> 'dev' AND d.ecosystem = p.ecosystem) AS dependency_names
 FROM unnest($3::text[], $4::text[]) AS t (ecosystem, name)
 JOIN packages p ON p.ecosystem = t.ecosystem AND p.name = t.name
 CROSS JOIN q
@@ -656,8 +667,7 @@ WHERE p.ecosystem = t.ecosystem AND p.name = t.name AND p.discovered_at IS NULL
 -- Stored packages whose latest version declares a dependency on one package ($1 ecosystem, $2 name).
 SELECT p.name, p.latest_version, d.requirement, d.kind, d.optional
 FROM dependencies d
-JOIN versions v ON v.id = d.version_id
-JOIN packages p ON p.id = v.package_id AND p.latest_version = v.number
+JOIN packages p ON p.id = d.package_id
 WHERE d.ecosystem = $1 AND d.name = $2 AND NOT (p.ecosystem = $1 AND p.name = $2)
 ORDER BY p.name;
 
@@ -670,8 +680,7 @@ WITH RECURSIVE up (ecosystem, name, depth) AS (
     SELECT p.ecosystem, p.name, up.depth + 1
     FROM up
     JOIN dependencies d ON d.ecosystem = up.ecosystem AND d.name = up.name AND d.kind <> 'dev'
-    JOIN versions v ON v.id = d.version_id
-    JOIN packages p ON p.id = v.package_id AND p.latest_version = v.number
+    JOIN packages p ON p.id = d.package_id
     WHERE up.depth < $3
 )
 SELECT count(DISTINCT i.instance_id) FILTER (WHERE i.ecosystem = $1 AND i.name = $2) AS direct_instances,
@@ -694,8 +703,7 @@ WHERE p.ecosystem = $1 AND p.name <> $2 AND (
    OR ($1 = 'pypi' AND EXISTS (SELECT 1 FROM unnest(p.classifiers) c
                                WHERE lower(c) = $3 OR lower(c) LIKE $3 || ' ::%'))
    OR ($1 IN ('cargo', 'hex') AND $2 = ANY (p.keywords) AND EXISTS (
-          SELECT 1 FROM versions v JOIN dependencies d ON d.version_id = v.id
-          WHERE v.package_id = p.id AND v.number = p.latest_version AND d.ecosystem = $1 AND d.name = $2)))
+          SELECT 1 FROM dependencies d WHERE d.package_id = p.id AND d.ecosystem = $1 AND d.name = $2)))
 ORDER BY p.downloads DESC NULLS LAST, p.name
 LIMIT $4;
 
@@ -715,9 +723,8 @@ SELECT t.ecosystem, t.name, (
        OR (t.ecosystem = 'pypi' AND EXISTS (SELECT 1 FROM unnest(p.classifiers) c
                                            WHERE lower(c) = t.prefix OR lower(c) LIKE t.prefix || ' ::%'))
        OR (t.ecosystem IN ('cargo', 'hex') AND t.name = ANY (p.keywords) AND EXISTS (
-              SELECT 1 FROM versions v JOIN dependencies d ON d.version_id = v.id
-              WHERE v.package_id = p.id AND v.number = p.latest_version AND d.ecosystem = t.ecosystem
-                AND d.name = t.name)))
+              SELECT 1 FROM dependencies d
+              WHERE d.package_id = p.id AND d.ecosystem = t.ecosystem AND d.name = t.name)))
 ) AS plugins
 FROM t;
 

@@ -58,6 +58,8 @@ CREATE TABLE packages (
         ((1 + 0.1 * ln(1 + coalesce(downloads, downloads_estimate, 0) / 1000.0 + coalesce(stars, 0) / 100.0))
          * CASE WHEN deprecated THEN 0.3 ELSE 1 END)::real
     ) STORED,
+    -- The md5 (as a uuid) of the dependency list the package's dependency rows hold.
+    dependencies_digest uuid,
     UNIQUE (ecosystem, name)
 );
 CREATE INDEX packages_search_idx ON packages USING gin (search_vector);
@@ -158,6 +160,8 @@ CREATE TABLE versions (
     requires_runtime    text,
     features            json,
     metadata_url        text,
+    -- The md5 of the dependencies' JSON text as a uuid: saves compare lists by it.
+    dependencies_digest uuid,
     UNIQUE (package_id, number)
 );
 
@@ -168,9 +172,10 @@ CREATE TABLE package_version_lists (
     versions    bytea NOT NULL
 );
 
+-- The dependencies declared by each package's latest version, one row each.
 CREATE TABLE dependencies (
     id           bigserial PRIMARY KEY,
-    version_id   bigint NOT NULL REFERENCES versions (id) ON DELETE CASCADE,
+    package_id   bigint NOT NULL REFERENCES packages (id) ON DELETE CASCADE,
     ecosystem    text NOT NULL CHECK (ecosystem IN ('npm', 'cargo', 'hex', 'pypi')),
     name         text NOT NULL,
     requirement  text NOT NULL,
@@ -178,7 +183,7 @@ CREATE TABLE dependencies (
     optional     boolean NOT NULL DEFAULT false,
     condition    text
 );
-CREATE INDEX dependencies_version_idx ON dependencies (version_id);
+CREATE INDEX dependencies_package_idx ON dependencies (package_id);
 CREATE INDEX dependencies_target_idx ON dependencies (ecosystem, name);
 
 CREATE TABLE advisories (
@@ -451,8 +456,7 @@ LANGUAGE sql STABLE AS $$
         SELECT d.ecosystem, d.name, w.depth + 1
         FROM walk w
         JOIN packages p ON p.ecosystem = w.ecosystem AND p.name = w.name
-        JOIN versions v ON v.package_id = p.id AND v.number = p.latest_version
-        JOIN dependencies d ON d.version_id = v.id AND d.kind = 'runtime' AND NOT d.optional
+        JOIN dependencies d ON d.package_id = p.id AND d.kind = 'runtime' AND NOT d.optional
         WHERE w.depth < max_depth AND d.ecosystem = w.ecosystem
     )
     SELECT walk.ecosystem, walk.name, min(walk.depth)::integer FROM walk GROUP BY walk.ecosystem, walk.name
