@@ -104,6 +104,9 @@ async def test_recommend_django_for_python_311_over_nats_is_pips_first(running: 
     assert status is None, reply
     assert reply["version"] == oracles.pip_first((ANSWERS / "pypi" / "django-index-versions-py3.11.txt").read_text())
     assert "supports Python 3.11" in reply["reasons"]
+    # No advisory source was ever asked here, so "no known advisory" would claim too much.
+    assert "no known advisory" not in reply["reasons"]
+    assert any(reason.startswith("advisories unchecked") for reason in reply["reasons"])
     # The newer releases need a newer Python: stored Requires-Python is what skipped them.
     assert reply["skipped"] and all("requires Python" in entry["why"] for entry in reply["skipped"])
     assert reply["upgrade"] == {"from": "4.2.6", "advisories_fixed": [], "breaking": "major", "downgrade": False}

@@ -34,7 +34,7 @@ def build(
 
     answers = service.Answers(
         database=the_catalog.database, read_cache=the_catalog.cache, refresh=refresh, sources=the_catalog.sources,
-        options=options,
+        options=options, checks=the_catalog.checks,
     )
     return Bundle(
         answers=answers,

@@ -136,6 +136,9 @@ class Options:
     """Cooldown: skip versions published fewer days ago than this."""
     now: dt.datetime
     """The time the ages are measured at."""
+    advisories_checked: bool = True
+    """An advisory source answered for the package recently; otherwise "no known advisory" is
+    not a reason, and the reasons say the advisories are unchecked."""
 
 
 def candidates_from(
@@ -350,7 +353,10 @@ def _reasons(
     if runtime is not None:
         reasons.append(f"supports {_RUNTIME_NAMES[RUNTIMES[ecosystem]]} {runtime}")
     if not chosen.advisories:
-        reasons.append("no known advisory")
+        reasons.append(
+            "no known advisory" if options.advisories_checked
+            else "advisories unchecked: no advisory source has answered for this package recently"
+        )
     age = _age_days(chosen, options.now)
     if age is not None:
         reasons.append(f"published {int(age)} days ago")

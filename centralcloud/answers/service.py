@@ -25,9 +25,10 @@ from centralcloud.answers.resolve import hex as hex_resolve
 from centralcloud.answers.resolve import npm as npm_resolve
 from centralcloud.answers.resolve import pypi as pypi_resolve
 from centralcloud.core import clock, deadlines, errors, model, names
-from centralcloud.facts import advisories, cache
+from centralcloud.facts import advisories, advisory_checks, cache
 from centralcloud.patterns import metrics
 from centralcloud.sources import base
+from centralcloud.store import advisories as store_advisories
 from centralcloud.store import answers as store_answers
 from centralcloud.store import db
 from centralcloud.wire import messages
@@ -62,8 +63,11 @@ class Answers:
         refresh: providers.Refresh,
         sources: Mapping[str, base.Source],
         options: Options,
+        checks: advisory_checks.AdvisoryChecks | None = None,
     ) -> None:
         self.database = database
+        self.checks = checks
+        """Whether a package's advisories count as checked (None: assume they do)."""
         self.cache = read_cache
         self.refresh = refresh
         self.sources = sources
@@ -126,6 +130,7 @@ class Answers:
         if fetched:
             stored = await advisories.package_advisories(self.database, ecosystem=ref.ecosystem, name=ref.name)
         affected = advisories.affected_among(ref.ecosystem, stored, [v.number for v in facts.versions])
+        options = dataclasses.replace(options, advisories_checked=await self._advisories_checked(ref))
         answer = recommend.recommend(
             ecosystem=ref.ecosystem, candidates=recommend.candidates_from(facts, advisories=affected), options=options
         )
@@ -138,6 +143,14 @@ class Answers:
         encoded = self._encoder.encode(reply)
         await self.cache.set(key, encoded)
         return encoded
+
+    async def _advisories_checked(self, ref: names.PackageRef) -> bool:
+        # "Could not check" never reads as "no known advisory".
+        if self.checks is None:
+            return True
+        state = await store_advisories.state(self.database, ecosystem=ref.ecosystem, name=ref.name)
+        checked_at = state["advisories_synced_at"] if state is not None else None
+        return (await self.checks.coverage(ecosystem=ref.ecosystem, checked_at=checked_at)).known
 
     async def _hex_runtime(
         self,

@@ -36,6 +36,18 @@ DJANGO = [
 ]
 
 
+def test_unchecked_advisories_are_never_called_none_known():
+    # "Could not check" never reads as "safe": with no advisory source answering, the pick says so.
+    answer = recommend.recommend(
+        ecosystem="pypi",
+        candidates=DJANGO,
+        options=options(requirement=">=4.2,<6", runtime={"python": "3.11"}, min_age_days=3, advisories_checked=False),
+    )
+    assert answer.version == "5.1.15"
+    assert "no known advisory" not in answer.reasons
+    assert "advisories unchecked: no advisory source has answered for this package recently" in answer.reasons
+
+
 def test_the_issue_example():
     answer = recommend.recommend(
         ecosystem="pypi",
