@@ -55,9 +55,12 @@ class Source(http.HttpSource, abc.ABC):
         etag: str | None,
         last_modified: str | None,
         mapper: Callable[[str, Any], model.PackageFacts],
+        decoder: http.Decoder | None = None,
     ) -> model.FetchResult:
-        """GET one document and map it with `mapper(package, json)`; for registries with one document per package."""
-        response = await self.get_json(path, etag=etag, last_modified=last_modified)
+        """GET one document and map it with `mapper(package, json)`; for registries with one document per package.
+
+        With `decoder`, the body is decoded by it (typed structs, say) rather than into generic dicts."""
+        response = await self.get_json(path, etag=etag, last_modified=last_modified, decoder=decoder)
         if response.not_modified:
             return model.FetchResult(package=None, etag=response.etag, last_modified=response.last_modified)
         with readers.mapping_errors(source=self.name, ecosystem=self.ecosystem, package=package):

@@ -12,6 +12,7 @@ import urllib.parse
 from typing import Any
 
 import aiohttp
+import msgspec
 
 from centralcloud import versions
 from centralcloud.core import errors, model, names
@@ -19,16 +20,71 @@ from centralcloud.sources import base, http, readers, registries, repository_url
 
 log = logging.getLogger(__name__)
 
-# Manifest sections and the dependency kind each declares.
+# Manifest sections: their name in the manifest, their field in _Manifest, and the dependency kind each declares.
 _SECTIONS = (
-    ("dependencies", "runtime"),
-    ("devDependencies", "dev"),
-    ("optionalDependencies", "optional"),
-    ("peerDependencies", "peer"),
+    ("dependencies", "dependencies", "runtime"),
+    ("devDependencies", "dev_dependencies", "dev"),
+    ("optionalDependencies", "optional_dependencies", "optional"),
+    ("peerDependencies", "peer_dependencies", "peer"),
 )
 # node-semver's own reading decides what a prerelease is, so a version's flag agrees with range matching.
 _VERSIONS = versions.scheme("npm")
 _PLAIN = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
+
+
+class _Described(msgspec.Struct, rename="camel", gc=False):
+    """What both a packument and a version's manifest may say about the package.
+
+    Only the fields the mapping reads are decoded; the rest of a packument (readmes, dist,
+    scripts, maintainers: most of its bytes) is skipped without building objects. Fields whose
+    shape varies across npm's history are `Any` and read leniently, as before."""
+
+    description: Any = None
+    keywords: Any = None
+    license: Any = None
+    licenses: Any = None
+    homepage: Any = None
+    repository: Any = None
+
+
+class _Manifest(_Described):
+    """One version's manifest."""
+
+    dependencies: Any = None
+    dev_dependencies: Any = None
+    optional_dependencies: Any = None
+    peer_dependencies: Any = None
+    peer_dependencies_meta: Any = None
+    deprecated: Any = None
+    engines: Any = None
+
+
+# A manifest or packument that is not an object decodes as what it is, and is then reported (not a decoding error).
+_NotObject = list[Any] | str | int | float | bool | None
+
+
+class _Packument(_Described):
+    """A package's packument."""
+
+    name: Any = None
+    dist_tags: Any = msgspec.field(default=None, name="dist-tags")
+    versions: dict[str, _Manifest | _NotObject] | _NotObject = None
+    time: Any = None
+
+
+_Document = _Packument | _NotObject
+_DECODER = msgspec.json.Decoder(_Document)
+_NO_MANIFEST = _Manifest()
+
+
+def _packument(doc: Any) -> Any:
+    """`doc` as a _Packument: as decoded from the registry, or from generic JSON (dicts)."""
+    return doc if isinstance(doc, _Packument) else msgspec.convert(doc, _Document)
+
+
+def _manifest(manifest: Any) -> Any:
+    """`manifest` as a _Manifest: as decoded with the packument, or from generic JSON (a dict)."""
+    return manifest if isinstance(manifest, _Manifest) else msgspec.convert(manifest, _Manifest | _NotObject)
 
 
 class NpmSource(base.Source):
@@ -49,7 +105,12 @@ class NpmSource(base.Source):
         package = names.normalize(self.ecosystem, name)
         # A scoped name is one path segment to the registry: @scope%2fname.
         return await self.fetch_mapped(
-            package.replace("/", "%2f"), package=package, etag=etag, last_modified=last_modified, mapper=self._facts
+            package.replace("/", "%2f"),
+            package=package,
+            etag=etag,
+            last_modified=last_modified,
+            mapper=self._facts,
+            decoder=_DECODER.decode,
         )
 
     async def search(self, text: str, *, limit: int) -> list[model.Found]:
@@ -71,21 +132,24 @@ class NpmSource(base.Source):
         return found
 
     def _facts(self, package: str, doc: Any) -> model.PackageFacts:
-        doc = readers.expect(doc, dict, source=self.name, what="the packument")
-        times = readers.obj(doc.get("time"))
-        if not doc.get("versions") and "unpublished" in times:
+        """The facts of packument `doc`, decoded by `_DECODER` or generically (into dicts)."""
+        doc = readers.expect(_packument(doc), _Packument, source=self.name, what="the packument")
+        times = readers.obj(doc.time)
+        if not doc.versions and "unpublished" in times:
             raise errors.NotFound(f"npm package {package} was unpublished", ecosystem=self.ecosystem, name=package)
-        manifests = readers.required(doc, "versions", dict, source=self.name)
-        dist_tags = {tag: version for tag, version in readers.obj(doc.get("dist-tags")).items() if readers.text(version)}
+        manifests = readers.expect(doc.versions, dict, source=self.name, what="'versions'")
+        dist_tags = {tag: version for tag, version in readers.obj(doc.dist_tags).items() if readers.text(version)}
         latest = readers.text(dist_tags.get("latest"))
-        latest_manifest = readers.obj(manifests.get(latest)) if latest else {}
+        latest_manifest = manifests.get(latest) if latest else None
+        if not isinstance(latest_manifest, _Manifest):
+            latest_manifest = _NO_MANIFEST
 
         versions = []
         # Consecutive versions mostly declare the same sections: each distinct set is mapped once,
         # and its versions share one tuple (which the store then names by identity).
         mapped = _Mapped()
         for number, manifest in manifests.items():
-            if not isinstance(manifest, dict):
+            if not isinstance(manifest, _Manifest):
                 self._skip(package, version=number, why="its manifest is not an object")
                 continue
             versions.append(self._version(package, number, manifest, times, mapped))
@@ -95,13 +159,13 @@ class NpmSource(base.Source):
         def pick(key: str) -> object:
             # The latest manifest speaks for the package; older packuments have nothing else,
             # newer ones also repeat some fields at the top.
-            value = latest_manifest.get(key)
-            return doc.get(key) if value is None else value
+            value = getattr(latest_manifest, key)
+            return getattr(doc, key) if value is None else value
 
         return model.PackageFacts(
             ecosystem=self.ecosystem,
             name=package,
-            display_name=readers.text(doc.get("name")) or package,
+            display_name=readers.text(doc.name) or package,
             description=readers.text(pick("description")),
             keywords=readers.keywords(pick("keywords")),
             licenses=_licenses(latest_manifest) or _licenses(doc),
@@ -119,11 +183,11 @@ class NpmSource(base.Source):
         self,
         package: str,
         number: str,
-        manifest: dict[str, Any],
+        manifest: _Manifest,
         times: dict[str, Any],
         mapped: _Mapped,
     ) -> model.Version:
-        deprecated = manifest.get("deprecated")
+        deprecated = manifest.deprecated
         # npm lifts a deprecation by setting an empty message; a few old manifests say `true`.
         reason = readers.text(deprecated)
         return model.Version(
@@ -136,19 +200,19 @@ class NpmSource(base.Source):
             licenses=_licenses(manifest),
             dependencies=self._shared_dependencies(package, number, manifest, mapped),
             # Early manifests sometimes hold engines as an array of strings, which names no node range.
-            requires_runtime=readers.text(readers.obj(manifest.get("engines")).get("node")),
+            requires_runtime=readers.text(readers.obj(manifest.engines).get("node")),
         )
 
     def _shared_dependencies(
-        self, package: str, number: str, manifest: dict[str, Any], mapped: _Mapped
+        self, package: str, number: str, manifest: _Manifest, mapped: _Mapped
     ) -> tuple[model.Dependency, ...]:
         """`_dependencies`, mapped once per distinct set of sections among a packument's versions."""
         entries = mapped.entries
-        sections = [manifest.get(name) for name, _ in _SECTIONS]
+        sections = [getattr(manifest, field) for _, field, _ in _SECTIONS]
         try:
             if not all(section is None or isinstance(section, dict) for section in sections):
                 raise TypeError  # mapped (and its odd sections reported) for every version that has them
-            meta = readers.obj(manifest.get("peerDependenciesMeta"))
+            meta = readers.obj(manifest.peer_dependencies_meta)
             optional_peers = tuple(name for name, m in meta.items() if isinstance(m, dict) and m.get("optional") is True)
             key = (*(None if section is None else tuple(section.items()) for section in sections), optional_peers)
             found = mapped.lists.get(key)
@@ -162,17 +226,18 @@ class NpmSource(base.Source):
         self,
         package: str,
         number: str,
-        manifest: dict[str, Any],
+        manifest: Any,
         entries: dict[tuple[str, str, str, bool], model.Dependency] | None = None,
     ) -> tuple[model.Dependency, ...]:
-        """The dependencies one manifest declares; `entries` keeps those mapped for earlier versions
-        of the packument, which mostly repeat (so a name is checked and normalized once)."""
+        """The dependencies one manifest (a _Manifest, or a dict) declares; `entries` keeps those mapped for
+        earlier versions of the packument, which mostly repeat (so a name is checked and normalized once)."""
+        manifest = _manifest(manifest)
         entries = {} if entries is None else entries
-        optional_names = readers.obj(manifest.get("optionalDependencies")).keys()
-        peer_meta = readers.obj(manifest.get("peerDependenciesMeta"))
+        optional_names = readers.obj(manifest.optional_dependencies).keys()
+        peer_meta = readers.obj(manifest.peer_dependencies_meta)
         found = []
-        for section_name, kind in _SECTIONS:
-            section = manifest.get(section_name)
+        for section_name, field, kind in _SECTIONS:
+            section = getattr(manifest, field)
             if section is None:
                 continue
             if not isinstance(section, dict):
@@ -216,11 +281,11 @@ class _Mapped:
         """Each dependency by (kind, name as declared, requirement, optional)."""
 
 
-def _licenses(manifest: dict[str, Any]) -> tuple[str, ...]:
+def _licenses(described: _Described) -> tuple[str, ...]:
     """`license` as a string or {type}, or the legacy `licenses` array of either."""
-    declared = manifest.get("license")
+    declared = described.license
     if declared is None:
-        declared = manifest.get("licenses")
+        declared = described.licenses
     found = []
     for item in declared if isinstance(declared, list) else [declared]:
         name = readers.text(readers.obj(item).get("type") if isinstance(item, dict) else item)
