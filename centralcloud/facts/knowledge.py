@@ -27,7 +27,7 @@ import msgspec
 from centralcloud.core import clock, errors, names
 from centralcloud.facts import cache
 from centralcloud.facts import pattern_replies as replies
-from centralcloud.patterns import formats, metrics
+from centralcloud.patterns import formats, metrics, pair_counts
 from centralcloud.patterns import report as reports
 from centralcloud.store import db
 from centralcloud.store import patterns as store_patterns
@@ -212,7 +212,8 @@ class Knowledge:
         self.dirty.clear()
         try:
             transactions = await store_patterns.recompute(
-                self.database, min_instances=self.settings.min_instances, since=self._since()
+                self.database, min_instances=self.settings.min_instances, since=self._since(),
+                count_pairs=pair_counts.count,
             )
         except BaseException:
             self.dirty.set()

@@ -4,7 +4,10 @@ patterns, filled by one recompute and read one indexed row (or a few) at a time.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from centralcloud.store import db
 
@@ -40,10 +43,12 @@ async def state(database: db.Executor) -> Any:
     return await database.fetchrow("pattern_state")
 
 
-async def recompute(database: db.Database, *, min_instances: int, since: dt.datetime) -> int | None:
+async def recompute(database: db.Database, *, min_instances: int, since: dt.datetime,
+                    count_pairs: Callable[..., Any]) -> int | None:
     """Recompute usage (with the trend since `since`), pairs and learned patterns in one
     transaction, forgetting adds and drops older than `since`; returns the transactions, or
-    None when another replica is recomputing right now."""
+    None when another replica is recomputing right now. `count_pairs` (patterns.pair_counts.count)
+    counts the pairs from the direct items read here; they are written back in one statement."""
     async with database.transaction() as tx:
         if not await tx.fetchval("try_patterns_lock", PATTERNS_LOCK):
             return None
@@ -51,7 +56,15 @@ async def recompute(database: db.Database, *, min_instances: int, since: dt.date
         await tx.execute("clear_pattern_aggregates")
         await tx.execute("recompute_package_usage", min_instances, since)
         transactions = await tx.fetchval("recompute_transactions")
-        await tx.execute("recompute_package_pairs", min_instances)
+        items = await tx.fetchrow("pair_items", min_instances)
+        counted = count_pairs(
+            instances=np.asarray(items["instances"], dtype=np.int64),
+            projects=np.asarray(items["projects"], dtype=np.int64),
+            packages=np.asarray(items["packages"], dtype=np.int64),
+            min_instances=min_instances,
+        )
+        await tx.execute("insert_package_pairs", counted.a.tolist(), counted.b.tolist(),
+                         counted.projects.tolist(), counted.instances.tolist())
         await tx.execute("recompute_learned_patterns", min_instances, ASSOCIATED_PER_PATTERN)
     return int(transactions)
 

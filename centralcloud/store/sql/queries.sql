@@ -998,8 +998,9 @@ SELECT transactions, computed_at FROM pattern_state;
 
 -- name: clear_pattern_aggregates --
 -- Empty the recomputed tables (inside the recompute's transaction; readers see the old rows until
--- it commits), with the memory the recompute's hash aggregates need to stay off disk.
-SET LOCAL work_mem = '128MB'; DELETE FROM package_pairs; DELETE FROM learned_patterns; DELETE FROM package_usage;
+-- it commits), with the memory the recompute's hash aggregates need to stay off disk, and no JIT:
+-- compiling these one-off statements costs more than it saves.
+SET LOCAL work_mem = '128MB'; SET LOCAL jit = off; DELETE FROM package_pairs; DELETE FROM learned_patterns; DELETE FROM package_usage;
 
 
 -- name: recompute_package_usage --
@@ -1051,29 +1052,30 @@ WHERE EXISTS (SELECT 1 FROM reported_dependencies d WHERE d.project_id = rp.id A
 ON CONFLICT (id) DO UPDATE SET transactions = EXCLUDED.transactions, computed_at = EXCLUDED.computed_at
 RETURNING transactions;
 
--- name: recompute_package_pairs --
--- Fill the co-usage pairs over direct dependencies, keeping those shared by at least $1
--- instances; NPMI orders them (docs/patterns.md). Needs package_usage and pattern_state fresh.
-WITH items AS (
-    SELECT DISTINCT d.project_id, d.package_id, rp.instance_id
+-- name: pair_items --
+-- The direct (instance, project, package) items the pairs are counted over, as three arrays, with
+-- instances as small integers; only packages used directly by at least $1 instances can be in a
+-- kept pair. Needs package_usage fresh.
+SELECT coalesce(array_agg(i.instance), '{}') AS instances, coalesce(array_agg(i.project_id), '{}') AS projects,
+       coalesce(array_agg(i.package_id), '{}') AS packages
+FROM (
+    SELECT DISTINCT o.instance, d.project_id, d.package_id
     FROM reported_dependencies d
-    JOIN reported_projects rp ON rp.id = d.project_id
+    JOIN (SELECT rp.id, dense_rank() OVER (ORDER BY rp.instance_id)::integer AS instance
+          FROM reported_projects rp) AS o ON o.id = d.project_id
     JOIN package_usage u ON u.package_id = d.package_id AND u.direct_instances >= $1
     WHERE d.direct
-), per_instance AS (
-    SELECT x.package_id AS a, y.package_id AS b, count(*) AS projects
-    FROM items x JOIN items y ON y.project_id = x.project_id AND y.package_id > x.package_id
-    GROUP BY x.instance_id, x.package_id, y.package_id
-), pairs AS (
-    SELECT a, b, sum(projects)::integer AS projects, count(*)::integer AS instances
-    FROM per_instance GROUP BY a, b HAVING count(*) >= $1
-)
+) AS i;
+
+-- name: insert_package_pairs --
+-- Write the counted pairs in one statement ($1 a ids, $2 b ids, $3 projects, $4 instances, a < b);
+-- NPMI orders them (docs/patterns.md). Needs package_usage and pattern_state fresh.
 INSERT INTO package_pairs (a, b, projects, instances, npmi)
 SELECT p.a, p.b, p.projects, p.instances,
        CASE WHEN p.projects >= s.transactions THEN 1.0
             ELSE ln(p.projects::float8 * s.transactions / (ua.direct_projects::float8 * ub.direct_projects))
                  / -ln(p.projects::float8 / s.transactions) END
-FROM pairs p
+FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::integer[]) AS p (a, b, projects, instances)
 JOIN package_usage ua ON ua.package_id = p.a
 JOIN package_usage ub ON ub.package_id = p.b
 CROSS JOIN pattern_state s;
