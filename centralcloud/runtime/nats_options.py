@@ -186,6 +186,10 @@ class ConnectionEvents:
         await self.client.flush(timeout=timeout)
 
     async def disconnected(self) -> None:
+        # Our own drain and close disconnect too: that is a shutdown, not a lost connection.
+        if self.client is not None and (self.client.is_closed or self.client.is_draining):
+            self.up = False
+            return
         if self.up:
             self.up = False
             self.last_error = "disconnected"
