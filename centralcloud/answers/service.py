@@ -28,7 +28,6 @@ from centralcloud.core import clock, deadlines, errors, model, names
 from centralcloud.facts import advisories, advisory_checks, cache
 from centralcloud.patterns import metrics
 from centralcloud.sources import base
-from centralcloud.store import advisories as store_advisories
 from centralcloud.store import answers as store_answers
 from centralcloud.store import db
 from centralcloud.wire import messages
@@ -148,9 +147,7 @@ class Answers:
         # "Could not check" never reads as "no known advisory".
         if self.checks is None:
             return True
-        state = await store_advisories.state(self.database, ecosystem=ref.ecosystem, name=ref.name)
-        checked_at = state["advisories_synced_at"] if state is not None else None
-        return (await self.checks.coverage(ecosystem=ref.ecosystem, checked_at=checked_at)).known
+        return (await self.checks.package_coverage(ref)).known
 
     async def _hex_runtime(
         self,

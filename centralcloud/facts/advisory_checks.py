@@ -146,32 +146,33 @@ class AdvisoryChecks:
                 return Coverage(checked_at=None, as_of=as_of)
         return Coverage(checked_at=None)
 
+    async def package_coverage(self, ref: names.PackageRef) -> Coverage:
+        """`coverage` of a stored package, its bookkeeping read first (unknown when not stored)."""
+        state = await store_advisories.state(self.database, ecosystem=ref.ecosystem, name=ref.name)
+        return await self.coverage(
+            ecosystem=ref.ecosystem, checked_at=state["advisories_synced_at"] if state is not None else None
+        )
+
     async def latest_counts(
-        self, ref: names.PackageRef, *, latest: str, stored: store_packages.StoredPackage | None = None
+        self, ref: names.PackageRef, *, latest: str, stored: store_packages.StoredPackage
     ) -> tuple[int | None, int | None]:
         """(affecting, undetermined) advisories of a package's latest version for `packages.get`.
 
         None for "affecting" when nothing is known to affect it and no source answered
-        within the freshness window; both None when the version cannot be read. `stored`,
-        read with the package, spares the advisory queries when no advisory names it.
+        within the freshness window; both None when the version cannot be read. `stored` is
+        the package as read with its advisory bookkeeping: no advisory query is needed when
+        no advisory names it.
         """
-        if stored is not None and not stored.advisories_named:
-            if not versions.scheme(ref.ecosystem).is_valid(latest):
-                return None, None
-            if not (await self.coverage(ecosystem=ref.ecosystem, checked_at=stored.advisories_checked_at)).known:
-                return None, 0
-            return 0, 0
-        try:
+        if not versions.scheme(ref.ecosystem).is_valid(latest):
+            return None, None
+        found: list[messages.AdvisoryInfo] = []
+        undetermined: list[messages.Undetermined] = []
+        if stored.advisories_named:
             found, undetermined = await advisories.for_package(
                 self.database, ecosystem=ref.ecosystem, name=ref.name, version=latest
             )
-        except errors.BadRequest:
-            return None, None
-        if not found:
-            state = await store_advisories.state(self.database, ecosystem=ref.ecosystem, name=ref.name)
-            checked_at = state["advisories_synced_at"] if state is not None else None
-            if not (await self.coverage(ecosystem=ref.ecosystem, checked_at=checked_at)).known:
-                return None, len(undetermined)
+        if not found and not (await self.coverage(ecosystem=ref.ecosystem, checked_at=stored.advisories_checked_at)).known:
+            return None, len(undetermined)
         return len(found), len(undetermined)
 
     async def answer(

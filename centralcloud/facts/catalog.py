@@ -150,11 +150,11 @@ class Catalog:
 
     async def cached_get(self, ref: names.PackageRef, *, max_versions: int) -> bytes | None:
         """The encoded PackageReply if the read cache holds it; never waits on anything else."""
-        return await self.cache.get(f"{cache.package_prefix(ref.ecosystem, ref.name)}{max_versions}")
+        return await self.cache.get(_package_key(ref, max_versions=max_versions))
 
     async def get(self, ref: names.PackageRef, *, max_versions: int) -> bytes:
         """The encoded PackageReply for one package."""
-        key = f"{cache.package_prefix(ref.ecosystem, ref.name)}{max_versions}"
+        key = _package_key(ref, max_versions=max_versions)
         cached = await self.cache.get(key)
         if cached is not None:
             return cached
@@ -281,6 +281,10 @@ class Catalog:
                 accepted.append(messages.AcceptedPackage(ecosystem=ref.ecosystem, name=ref.name, purl=ref.purl))
         await store.record_requests(self.database, refs.values(), origin="request")
         return messages.RequestPackagesReply(accepted=accepted, rejected=rejected)
+
+
+def _package_key(ref: names.PackageRef, *, max_versions: int) -> str:
+    return f"{cache.package_prefix(ref.ecosystem, ref.name)}{max_versions}"
 
 
 def _search_key(*, query: str, ecosystem: str | None, limit: int) -> str:
