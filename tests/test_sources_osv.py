@@ -376,8 +376,8 @@ async def test_get_rejects_odd_ids_without_sending(session, server, advisory_id)
 
 
 def test_ecosystem_names():
-    assert {e.key: osv.osv_ecosystem(e.key) for e in ecosystems.ALL} == {
+    assert {e.key: e.osv_name for e in ecosystems.ALL} == {
         "npm": "npm", "cargo": "crates.io", "hex": "Hex", "pypi": "PyPI"
     }
-    assert osv.osv_ecosystem("crates.io") == "crates.io"
+    assert ecosystems.find("crates.io").osv_name == "crates.io"
     assert osv.DEFAULT_URL == "https://api.osv.dev"

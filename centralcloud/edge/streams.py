@@ -125,7 +125,7 @@ async def _ensure_stream(js: Any, config: api.StreamConfig) -> None:
 
 
 class ReportConsumer:
-    """Pulls reports from the shared durable consumer and hands each to `knowledge.ingest`."""
+    """Pulls reports from the shared durable consumer and hands them to `knowledge.ingest_batch`."""
 
     def __init__(self, *, js: Any, the_knowledge: knowledge.Knowledge, settings: Settings) -> None:
         self.js = js

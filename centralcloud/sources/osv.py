@@ -45,11 +45,6 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _BATCH = 1000
 
 
-def osv_ecosystem(ecosystem: str) -> str:
-    """OSV's name for one of our ecosystems (UnknownEcosystem for others)."""
-    return ecosystems.get(names.ecosystem(ecosystem)).osv_name
-
-
 def cvss_score(kind: str, vector: str) -> float | None:
     """The CVSS base score of `vector` read as `kind` (CVSS_V2/V3/V4); None when it does not parse."""
     calculator = _CVSS.get(kind)
