@@ -228,7 +228,9 @@ async def report(dsn: str, rows: list[tuple[str, str, str, str]]) -> None:
                 ecosystem, name,
             )  # fmt: skip
             await connection.execute(
-                "INSERT INTO reported_dependencies (project_id, package_id, kind, direct) VALUES ($1, $2, 'runtime', true)",
+                "UPDATE reported_projects SET package_ids = package_ids || $2::bigint, versions = versions || ''::text,"
+                " requirements = requirements || NULL::text, kinds = kinds || 'runtime'::text, directs = directs || true"
+                " WHERE id = $1",
                 project_id, package_id,
             )
     finally:

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from centralcloud.core import names
-from centralcloud.facts import advisories, cache, catalog
+from centralcloud.facts import advisories, cache, catalog, knowledge
 from centralcloud.jobs import schedule
 from centralcloud.store import db
 from centralcloud.store import packages as store
@@ -40,7 +40,10 @@ class World:
     catalog: catalog.Catalog
 
     def job(self, **options: object) -> sync.SyncJob:
-        return sync.SyncJob(database=self.database, the_catalog=self.catalog, options=sync.Options(**options))
+        # With the pattern knowledge, so the patterns phase feeds the community score.
+        the_knowledge = knowledge.Knowledge(database=self.database, read_cache=cache.ReadCache(ttl=0, max_size=1))
+        return sync.SyncJob(database=self.database, the_catalog=self.catalog, options=sync.Options(**options),
+                            knowledge=the_knowledge)
 
 
 @pytest.fixture
@@ -75,7 +78,8 @@ async def seed(database: db.Database) -> None:
     )
     package = await pool.fetchval("INSERT INTO reported_packages (ecosystem, name) VALUES ('npm', 'reported-x') RETURNING id")
     await pool.execute(
-        "INSERT INTO reported_dependencies (project_id, package_id, requirement, kind, direct) VALUES ($1, $2, '^1', 'runtime', true)",
+        "UPDATE reported_projects SET package_ids = ARRAY[$2::bigint], versions = ARRAY[''], requirements = ARRAY['^1'],"
+        " kinds = ARRAY['runtime'], directs = ARRAY[true] WHERE id = $1",
         project, package,
     )
     # A package nobody has asked about for half a year.

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from centralcloud.core import clock, errors, names
+from centralcloud.core import clock, ecosystems, errors, names
 from centralcloud.facts import cache
 from centralcloud.facts import pattern_replies as replies
 from centralcloud.patterns import formats, metrics, pair_counts
@@ -93,6 +93,7 @@ class Knowledge:
         """Set when a report changed a set: the aggregates are behind."""
         self._encoder = msgspec.json.Encoder()
         self._followers: set[asyncio.Task[None]] = set()
+        self._package_ids = store_reports.PackageIds()
 
     async def ingest(
         self, *, token: str, body: bytes, project: str | None, stream_seq: int, message_id: str | None
@@ -142,8 +143,9 @@ class Knowledge:
         return [outcome if outcome is not None else RuntimeError("not processed") for outcome in outcomes]
 
     async def _apply(self, pending: dict[int, store_reports.Pending], outcomes: list[Any]) -> None:
-        entries = [entry for item in pending.values() for entry in item.report.dependencies]
-        ids = await store_reports.package_ids(self.database, [(e.ecosystem, e.name) for e in entries])
+        ids, first_met = await self._package_ids.resolve(
+            self.database, [(e.ecosystem, e.name) for item in pending.values() for e in item.report.dependencies]
+        )
         try:
             results = dict(zip(pending, await store_reports.save_batch(self.database, list(pending.values()), ids=ids)))
         except errors.CentralCloudError:
@@ -161,9 +163,11 @@ class Knowledge:
         if not stored:
             return
         self.dirty.set()
-        tracked = {(e.ecosystem, e.name) for item, _ in stored for e in item.report.dependencies if e.tracked}
+        # A package met before was looked at when it was first reported (and the sync keeps every
+        # reported package fresh), so only names first met now can be unknown.
+        tracked = sorted({key for key in first_met if key[0] in ecosystems.KEYS})
         if self.fetch_unknown is not None and tracked:
-            unknown = await store_reports.unknown_packages(self.database, sorted(tracked))
+            unknown = await store_reports.unknown_packages(self.database, tracked)
             if unknown:
                 self.fetch_unknown([names.PackageRef(ecosystem, name) for ecosystem, name in unknown])
         if self.on_stored is not None:

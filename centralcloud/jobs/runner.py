@@ -36,7 +36,7 @@ from centralcloud.wire import messages, subjects
 
 logger = logging.getLogger(__name__)
 
-PHASES = (packages, advisories, alerts, repositories, downloads, scores, patterns, cleanup)
+PHASES = (packages, advisories, alerts, repositories, downloads, patterns, scores, cleanup)
 """The phases of a run, in order; each has a NAME and `async def run(job)`."""
 
 Options = progress.Options

@@ -46,13 +46,15 @@ async def state(database: db.Executor) -> Any:
 async def recompute(database: db.Database, *, min_instances: int, since: dt.datetime,
                     count_pairs: Callable[..., Any]) -> int | None:
     """Recompute usage (with the trend since `since`), pairs and learned patterns in one
-    transaction, forgetting adds and drops older than `since`; returns the transactions, or
+    transaction, noting the instances that took up or dropped a package since the last recompute
+    and forgetting adds and drops older than `since`; returns the transactions, or
     None when another replica is recomputing right now. `count_pairs` (patterns.pair_counts.count)
     counts the pairs from the direct items read here; they are written back in one statement."""
     async with database.transaction() as tx:
         if not await tx.fetchval("try_patterns_lock", PATTERNS_LOCK):
             return None
         await tx.execute("prune_pattern_events", since)
+        await tx.execute("note_usage_changes")
         await tx.execute("clear_pattern_aggregates")
         await tx.execute("recompute_package_usage", min_instances, since)
         transactions = await tx.fetchval("recompute_transactions")

@@ -44,6 +44,40 @@ async def touch_identical(database: db.Executor, items: Sequence[tuple[str, byte
     return {row["seq"] for row in rows}
 
 
+class PackageIds:
+    """Ids of reported packages, remembered in memory: a reported package keeps its id for good
+    (reported_packages rows are never deleted), so only names not met before go to the database.
+    At `limit` names the memory starts over."""
+
+    def __init__(self, *, limit: int = 500_000) -> None:
+        self.limit = limit
+        self._known: dict[tuple[str, str], int] = {}
+
+    async def resolve(
+        self, database: db.Executor, keys: Iterable[tuple[str, str]]
+    ) -> tuple[dict[tuple[str, str], int], list[tuple[str, str]]]:
+        """Ids of the given packages, creating the missing ones; and the names this memory had not
+        met before (the only ones that may be new to the database)."""
+        known = self._known
+        ids: dict[tuple[str, str], int] = {}
+        new: list[tuple[str, str]] = []
+        for key in keys:
+            if key in ids:
+                continue
+            found = known.get(key)
+            if found is None:
+                new.append(key)
+            else:
+                ids[key] = found
+        if new:
+            created = await package_ids(database, new)
+            if len(known) + len(created) > self.limit:
+                known.clear()
+            known.update(created)
+            ids.update(created)
+        return ids, new
+
+
 async def package_ids(database: db.Executor, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """Ids of reported packages, creating the missing ones in their own short transaction (so
     concurrent batches never wait on each other's new packages)."""
@@ -77,12 +111,25 @@ async def save_batch(
             row = await tx.fetchrow(
                 "apply_report", item.instance, report.project, report.digest(), item.body_digest, report.format,
                 item.stream_seq, len(deps), report.rejected, _rejects(report),
-                [ids[(e.ecosystem, e.name)] for e in deps], [e.version or "" for e in deps],
-                [e.requirement for e in deps], [e.kind for e in deps], [e.direct for e in deps],
+                "{" + ",".join([str(ids[(e.ecosystem, e.name)]) for e in deps]) + "}",
+                text_array([e.version or "" for e in deps]), text_array([e.requirement for e in deps]),
+                text_array([e.kind for e in deps]), "{" + ",".join(["t" if e.direct else "f" for e in deps]) + "}",
                 [p.kind for p in report.patterns], [p.name for p in report.patterns],
             )
             results[i] = (row["outcome"], row["project_id"])
     return results
+
+
+def text_array(values: Sequence[str | None]) -> str:
+    """A PostgreSQL array literal of text values (None is NULL).
+
+    A report's arrays go to the database this way: asyncpg checks every element of a list
+    parameter against the abstract collection types, which cost more than the rest of a report."""
+    return "{" + ",".join([
+        "NULL" if value is None
+        else '"' + (value.replace("\\", "\\\\").replace('"', '\\"') if '"' in value or "\\" in value else value) + '"'
+        for value in values
+    ]) + "}"
 
 
 def _rejects(report: reports.Report) -> list[dict[str, Any]]:

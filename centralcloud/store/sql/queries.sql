@@ -345,8 +345,7 @@ SELECT pg_advisory_unlock($1);
 WITH due AS (
     SELECT u.ecosystem, u.name, u.depth,
            (p.id IS NULL AND u.depth = 0 AND r.ecosystem IS NOT NULL
-            AND NOT EXISTS (SELECT 1 FROM team_dependencies i
-                            WHERE i.ecosystem = u.ecosystem AND i.name = u.name)) AS unknown,
+            AND NOT EXISTS (SELECT 1 FROM team_direct(ARRAY[u.ecosystem], ARRAY[u.name]))) AS unknown,
            r.request_count, r.last_requested_at
     FROM used_packages($3, $1) u
     LEFT JOIN packages p ON p.ecosystem = u.ecosystem AND p.name = u.name
@@ -448,6 +447,7 @@ WHERE p.repository_url IS NOT NULL AND (r.synced_at IS NULL OR r.synced_at < $3)
 -- name: quality_signals --
 -- Everything the quality score needs, for every stored package of the given ecosystems ($1 ecosystems).
 -- npm and PyPI counts come from package_downloads: the last month stands for the recent window.
+-- The team's instances come from the pattern recompute (package_usage), which runs just before.
 SELECT p.id, p.ecosystem, p.name, p.latest_version, coalesce(p.downloads, dl.total) AS downloads,
        coalesce(p.recent_downloads, dl.last_month) AS recent_downloads, p.deprecated,
        EXISTS (SELECT 1 FROM advisory_affected f WHERE f.ecosystem = p.ecosystem AND f.name = p.name) AS has_advisories,
@@ -458,9 +458,8 @@ SELECT p.id, p.ecosystem, p.name, p.latest_version, coalesce(p.downloads, dl.tot
         FROM versions v WHERE v.package_id = p.id AND NOT v.prerelease AND NOT v.yanked AND v.published_at IS NOT NULL) AS releases,
        (SELECT count(DISTINCT d.package_id) FROM dependencies d
         WHERE d.ecosystem = p.ecosystem AND d.name = p.name AND d.package_id <> p.id) AS dependents,
-       (SELECT count(DISTINCT rp.instance_id) FROM reported_packages k
-        JOIN reported_dependencies rd ON rd.package_id = k.id JOIN reported_projects rp ON rp.id = rd.project_id
-        WHERE k.ecosystem = p.ecosystem AND k.name = p.name) AS instances
+       coalesce((SELECT u.instances FROM reported_packages k JOIN package_usage u ON u.package_id = k.id
+                 WHERE k.ecosystem = p.ecosystem AND k.name = p.name), 0) AS instances
 FROM packages p
 LEFT JOIN repositories r ON r.id = p.repository_id
 LEFT JOIN package_downloads dl ON dl.package_id = p.id
@@ -621,10 +620,8 @@ ORDER BY p.name;
 
 -- name: team_instances --
 -- Distinct instances and projects of the team using each package directly ($1 ecosystems, $2 names).
-SELECT i.ecosystem, i.name, count(DISTINCT i.instance_id) AS instances,
-       count(DISTINCT (i.instance_id, i.project)) AS projects
-FROM team_dependencies i
-JOIN unnest($1::text[], $2::text[]) AS t (ecosystem, name) ON i.ecosystem = t.ecosystem AND i.name = t.name
+SELECT i.ecosystem, i.name, count(DISTINCT i.instance_id) AS instances, count(DISTINCT i.project_id) AS projects
+FROM team_direct($1::text[], $2::text[]) AS i
 GROUP BY i.ecosystem, i.name;
 
 -- name: recommendation_candidates --
@@ -684,11 +681,10 @@ WITH RECURSIVE up (ecosystem, name, depth) AS (
     WHERE up.depth < $3
 )
 SELECT count(DISTINCT i.instance_id) FILTER (WHERE i.ecosystem = $1 AND i.name = $2) AS direct_instances,
-       count(DISTINCT (i.instance_id, i.project)) FILTER (WHERE i.ecosystem = $1 AND i.name = $2) AS direct_projects,
+       count(DISTINCT i.project_id) FILTER (WHERE i.ecosystem = $1 AND i.name = $2) AS direct_projects,
        count(DISTINCT i.instance_id) AS instances,
-       count(DISTINCT (i.instance_id, i.project)) AS projects
-FROM team_dependencies i
-JOIN (SELECT DISTINCT ecosystem, name FROM up) u ON u.ecosystem = i.ecosystem AND u.name = i.name;
+       count(DISTINCT i.project_id) AS projects
+FROM team_direct((SELECT array_agg(ecosystem) FROM up), (SELECT array_agg(name) FROM up)) AS i;
 
 -- name: framework_plugins --
 -- Stored packages plugging into a framework: npm packages declaring it as a peer, PyPI packages
@@ -733,16 +729,15 @@ FROM t;
 -- one package ($1 ecosystem, $2 name); co-usage is counted over them and over team_project_count.
 SELECT i.instance_id, i.project, array_agg(i.ecosystem || ':' || i.name) AS items
 FROM team_dependencies i
-WHERE (i.instance_id, i.project) IN (
-    SELECT u.instance_id, u.project FROM team_dependencies u WHERE u.ecosystem = $1 AND u.name = $2)
+WHERE i.project_id IN (SELECT u.project_id FROM team_direct(ARRAY[$1::text], ARRAY[$2::text]) AS u)
 GROUP BY i.instance_id, i.project;
 
 -- name: team_item_projects --
--- Projects of the team using each package, and all projects ($1 ecosystems, $2 names).
+-- Projects of the team using each package directly, and all projects with a direct dependency
+-- ($1 ecosystems, $2 names).
 SELECT t.ecosystem, t.name,
-       (SELECT count(DISTINCT (i.instance_id, i.project)) FROM team_dependencies i
-        WHERE i.ecosystem = t.ecosystem AND i.name = t.name) AS projects,
-       (SELECT count(DISTINCT (i.instance_id, i.project)) FROM team_dependencies i) AS total
+       (SELECT count(DISTINCT i.project_id) FROM team_direct(ARRAY[t.ecosystem], ARRAY[t.name]) AS i) AS projects,
+       (SELECT count(*) FROM reported_projects rp WHERE true = ANY (rp.directs)) AS total
 FROM unnest($1::text[], $2::text[]) AS t (ecosystem, name);
 
 -- name: save_version_details --
@@ -882,9 +877,10 @@ SELECT k.id, k.ecosystem, k.name FROM reported_packages k JOIN wanted w ON w.eco
 -- $1 instance, $2 project, $3 set digest, $4 body digest, $5 format, $6 stream sequence,
 -- $7 dependency count, $8 rejected entries, $9 first rejects as JSON, $10 package ids, $11 versions
 -- ('' for none), $12 requirements, $13 kinds, $14 direct flags, $15 pattern kinds, $16 pattern names.
+-- The five dependency arrays come as array literals (text), which PostgreSQL parses at C speed.
 SELECT outcome, project_id
-FROM apply_report($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::bigint[], $11::text[], $12::text[], $13::text[],
-                  $14::boolean[], $15::text[], $16::text[]);
+FROM apply_report($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::text::bigint[], $11::text::text[],
+                  $12::text::text[], $13::text::text[], $14::text::boolean[], $15::text[], $16::text[]);
 
 
 -- name: record_rejected_report --
@@ -1003,18 +999,42 @@ SELECT transactions, computed_at FROM pattern_state;
 SET LOCAL work_mem = '128MB'; SET LOCAL jit = off; DELETE FROM package_pairs; DELETE FROM learned_patterns; DELETE FROM package_usage;
 
 
+-- name: note_usage_changes --
+-- Note in usage_events the (package, instance) pairs that came or went since the last recompute,
+-- for the trend, and remember the pairs in use now.
+WITH now_used AS (
+    SELECT DISTINCT d.package_id, d.instance_id FROM reported_dependencies d
+), came AS (
+    INSERT INTO instance_packages (package_id, instance_id)
+    SELECT n.package_id, n.instance_id FROM now_used n
+    WHERE NOT EXISTS (SELECT 1 FROM instance_packages i WHERE i.package_id = n.package_id AND i.instance_id = n.instance_id)
+    RETURNING instance_packages.package_id, instance_packages.instance_id
+), gone AS (
+    DELETE FROM instance_packages i
+    WHERE NOT EXISTS (SELECT 1 FROM now_used n WHERE n.package_id = i.package_id AND n.instance_id = i.instance_id)
+    RETURNING i.package_id, i.instance_id
+)
+INSERT INTO usage_events AS e (package_id, instance_id, change)
+SELECT c.package_id, c.instance_id, 'added' FROM came c
+UNION ALL
+SELECT g.package_id, g.instance_id, 'dropped' FROM gone g
+ON CONFLICT (package_id, instance_id, change) DO UPDATE SET at = EXCLUDED.at;
+
 -- name: recompute_package_usage --
 -- Fill the usage of every reported package: counts, last seen, the versions at least $1 instances
 -- share, and the instances that added or dropped it since $2 (a package nobody uses any more
--- keeps a row while its trend is not zero).
-WITH per_project AS (
-    SELECT d.package_id, d.project_id, rp.instance_id, bool_or(d.direct) AS direct, max(rp.last_reported_at) AS seen
-    FROM reported_dependencies d JOIN reported_projects rp ON rp.id = d.project_id
-    GROUP BY d.package_id, d.project_id, rp.instance_id
+-- keeps a row while its trend is not zero). Instances are grouped by small integers.
+WITH projects AS (
+    SELECT rp.id, rp.last_reported_at AS seen, dense_rank() OVER (ORDER BY rp.instance_id)::integer AS instance
+    FROM reported_projects rp
+), per_project AS (
+    SELECT d.package_id, d.project_id, bool_or(d.direct) AS direct
+    FROM reported_dependencies d GROUP BY d.package_id, d.project_id
 ), per_instance AS (
-    SELECT package_id, instance_id, count(*) AS projects, count(*) FILTER (WHERE direct) AS direct_projects,
-           max(seen) AS seen
-    FROM per_project GROUP BY package_id, instance_id
+    SELECT pp.package_id, p.instance, count(*) AS projects, count(*) FILTER (WHERE pp.direct) AS direct_projects,
+           max(p.seen) AS seen
+    FROM per_project pp JOIN projects p ON p.id = pp.project_id
+    GROUP BY pp.package_id, p.instance
 ), used AS (
     SELECT package_id, sum(projects)::integer AS projects, count(*)::integer AS instances,
            sum(direct_projects)::integer AS direct_projects,
@@ -1023,11 +1043,12 @@ WITH per_project AS (
 ), version_use AS (
     SELECT v.package_id, jsonb_agg(jsonb_build_object('version', v.version, 'instances', v.instances)
                                    ORDER BY v.instances DESC, v.version) AS versions
-    FROM (SELECT d.package_id, d.version, count(DISTINCT rp.instance_id) AS instances
-          FROM reported_dependencies d JOIN reported_projects rp ON rp.id = d.project_id
-          WHERE d.version <> ''
-          GROUP BY d.package_id, d.version
-          HAVING count(DISTINCT rp.instance_id) >= $1) AS v
+    FROM (SELECT x.package_id, x.version, count(*) AS instances
+          FROM (SELECT DISTINCT d.package_id, d.version, p.instance
+                FROM reported_dependencies d JOIN projects p ON p.id = d.project_id
+                WHERE d.version <> '') AS x
+          GROUP BY x.package_id, x.version
+          HAVING count(*) >= $1) AS v
     GROUP BY v.package_id
 ), trend AS (
     SELECT e.package_id, count(*) FILTER (WHERE e.change = 'added')::integer AS added,
@@ -1048,7 +1069,7 @@ LEFT JOIN version_use v ON v.package_id = u.package_id;
 -- Count the transactions (projects with a direct dependency) and note the recompute time.
 INSERT INTO pattern_state (id, transactions, computed_at)
 SELECT true, count(*), now() FROM reported_projects rp
-WHERE EXISTS (SELECT 1 FROM reported_dependencies d WHERE d.project_id = rp.id AND d.direct)
+WHERE true = ANY (rp.directs)
 ON CONFLICT (id) DO UPDATE SET transactions = EXCLUDED.transactions, computed_at = EXCLUDED.computed_at
 RETURNING transactions;
 
@@ -1118,7 +1139,7 @@ FROM counts c;
 -- name: pattern_storage --
 -- Bytes the pattern tables take on disk, indexes included.
 SELECT sum(pg_total_relation_size(t::regclass))::bigint
-FROM unnest(ARRAY['reported_packages', 'reported_projects', 'reported_dependencies', 'reported_patterns',
+FROM unnest(ARRAY['reported_packages', 'reported_projects', 'instance_packages', 'reported_patterns',
                   'usage_events', 'pattern_events', 'rejected_reports', 'package_usage', 'package_pairs',
                   'learned_patterns', 'pattern_state', 'sent_alerts']) AS t;
 

@@ -327,23 +327,31 @@ CREATE TABLE reported_projects (
     last_reported_at   timestamptz NOT NULL DEFAULT now(),
     changed_at         timestamptz NOT NULL DEFAULT now(),
     body_digest        bytea,
-    UNIQUE (instance_id, project)
+    package_ids        bigint[] NOT NULL DEFAULT '{}',
+    versions           text[] NOT NULL DEFAULT '{}',
+    requirements       text[] NOT NULL DEFAULT '{}',
+    kinds              text[] NOT NULL DEFAULT '{}',
+    directs            boolean[] NOT NULL DEFAULT '{}',
+    UNIQUE (instance_id, project),
+    CONSTRAINT reported_projects_arrays_check CHECK (
+        cardinality(versions) = cardinality(package_ids) AND cardinality(requirements) = cardinality(package_ids)
+        AND cardinality(kinds) = cardinality(package_ids) AND cardinality(directs) = cardinality(package_ids)),
+    CONSTRAINT reported_projects_kinds_check CHECK (kinds <@ ARRAY['runtime', 'dev', 'optional', 'peer', 'build'])
 );
 -- body_digest: the hash of the raw body (with its Project header), so an identical re-send
 -- moves only "last seen" without being decoded.
 CREATE INDEX reported_projects_body_idx ON reported_projects (instance_id, body_digest);
 
--- The dependency set of each project; version '' means the report gave none.
-CREATE TABLE reported_dependencies (
-    project_id   bigint NOT NULL REFERENCES reported_projects (id) ON DELETE CASCADE,
-    package_id   bigint NOT NULL REFERENCES reported_packages (id) ON DELETE CASCADE,
-    version      text NOT NULL DEFAULT '',
-    requirement  text,
-    kind         text NOT NULL CHECK (kind IN ('runtime', 'dev', 'optional', 'peer', 'build')),
-    direct       boolean NOT NULL,
-    PRIMARY KEY (project_id, package_id, version)
-);
-CREATE INDEX reported_dependencies_package_idx ON reported_dependencies (package_id);
+-- A project's dependency set is kept in its row as parallel arrays (one row written per report);
+-- answers about one package find its projects through this index.
+CREATE INDEX reported_projects_packages_idx ON reported_projects USING gin (package_ids);
+
+-- One row per dependency of every project; version '' means the report gave none.
+CREATE VIEW reported_dependencies AS
+SELECT rp.id AS project_id, rp.instance_id, d.package_id, d.version, d.requirement, d.kind, d.direct
+FROM reported_projects rp
+CROSS JOIN LATERAL unnest(rp.package_ids, rp.versions, rp.requirements, rp.kinds, rp.directs)
+    AS d (package_id, version, requirement, kind, direct);
 
 CREATE TABLE reported_patterns (
     project_id  bigint NOT NULL REFERENCES reported_projects (id) ON DELETE CASCADE,
@@ -354,13 +362,21 @@ CREATE TABLE reported_patterns (
 CREATE INDEX reported_patterns_pattern_idx ON reported_patterns (kind, name);
 
 -- Adds and drops for the 30-day trend: one row per (package, instance, change) with the
--- latest time a project of the instance added or dropped the package.
+-- latest recompute that found the instance had taken up or dropped the package.
 CREATE TABLE usage_events (
     package_id   bigint NOT NULL REFERENCES reported_packages (id) ON DELETE CASCADE,
     instance_id  text NOT NULL,
     change       text NOT NULL CHECK (change IN ('added', 'dropped')),
     at           timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (package_id, instance_id, change)
+);
+
+-- The (package, instance) pairs in use at the last recompute: the next one notes the difference
+-- in usage_events.
+CREATE TABLE instance_packages (
+    package_id   bigint NOT NULL REFERENCES reported_packages (id) ON DELETE CASCADE,
+    instance_id  text NOT NULL,
+    PRIMARY KEY (package_id, instance_id)
 );
 
 CREATE TABLE pattern_events (
@@ -449,7 +465,7 @@ LANGUAGE sql STABLE AS $$
         UNION
         SELECT k.ecosystem, k.name FROM reported_packages k
         WHERE k.ecosystem IN ('npm', 'cargo', 'hex', 'pypi')
-          AND EXISTS (SELECT 1 FROM reported_dependencies d WHERE d.package_id = k.id)
+          AND k.id IN (SELECT unnest(rp.package_ids) FROM reported_projects rp)
     ), walk (ecosystem, name, depth) AS (
         SELECT roots.ecosystem, roots.name, 0 FROM roots
         UNION
@@ -462,18 +478,31 @@ LANGUAGE sql STABLE AS $$
     SELECT walk.ecosystem, walk.name, min(walk.depth)::integer FROM walk GROUP BY walk.ecosystem, walk.name
 $$;
 
--- The team's direct dependencies per project, in the tracked ecosystems: what the answers
--- (recommendations, dependents, frameworks) count the team's use by.
+-- The team's direct dependencies per project, in the tracked ecosystems (every project).
 CREATE VIEW team_dependencies AS
-SELECT DISTINCT p.instance_id, p.project, k.ecosystem, k.name
+SELECT DISTINCT d.project_id, d.instance_id, p.project, k.ecosystem, k.name
 FROM reported_dependencies d
 JOIN reported_projects p ON p.id = d.project_id
 JOIN reported_packages k ON k.id = d.package_id
 WHERE d.direct AND k.ecosystem IN ('npm', 'cargo', 'hex', 'pypi');
 
--- Make a decoded report the project's current set in one call: the new set is compared with
--- the stored one, only the differences are written, and an instance's adds and drops are
--- noted for the trend. Package ids come resolved (reported_package_ids). Returns 'stored'
+-- The projects using some packages directly, found through the GIN index: what the answers
+-- (recommendations, dependents, frameworks) count the team's use of one package by.
+CREATE FUNCTION team_direct(p_ecosystems text[], p_names text[])
+RETURNS TABLE (project_id bigint, instance_id text, project text, ecosystem text, name text)
+LANGUAGE sql STABLE AS $$
+    SELECT rp.id, rp.instance_id, rp.project, k.ecosystem, k.name
+    FROM (SELECT DISTINCT t.ecosystem, t.name FROM unnest(p_ecosystems, p_names) AS t (ecosystem, name)) AS t
+    JOIN reported_packages k ON k.ecosystem = t.ecosystem AND k.name = t.name
+    JOIN reported_projects rp ON rp.package_ids @> ARRAY[k.id]
+    WHERE k.ecosystem IN ('npm', 'cargo', 'hex', 'pypi')
+      AND EXISTS (SELECT 1 FROM unnest(rp.package_ids, rp.directs) AS d (package_id, direct)
+                  WHERE d.package_id = k.id AND d.direct)
+$$;
+
+-- Make a decoded report the project's current set in one call: the set is written into the
+-- project's row and its patterns' adds and drops are noted for their trend. Package ids come
+-- resolved (reported_package_ids). Returns 'stored'
 -- with the project id, 'unchanged' (same set digest: only "last seen" moves) or 'duplicate'
 -- (this or a newer stream message was applied already).
 CREATE FUNCTION apply_report(
@@ -488,7 +517,6 @@ DECLARE
     current record;
     pid bigint;
     inserted boolean;
-    old_packages bigint[] := '{}';
 BEGIN
     SELECT rp.id, rp.digest, rp.stream_seq INTO current
     FROM reported_projects rp WHERE rp.instance_id = p_instance AND rp.project = p_project FOR UPDATE;
@@ -506,50 +534,21 @@ BEGIN
     END IF;
 
     INSERT INTO reported_projects AS rp (instance_id, project, digest, body_digest, format, stream_seq, dependencies,
-                                         rejected, rejects)
-    VALUES (p_instance, p_project, p_digest, p_body_digest, p_format, p_seq, p_dependencies, p_rejected, p_rejects)
+                                         rejected, rejects, package_ids, versions, requirements, kinds, directs)
+    VALUES (p_instance, p_project, p_digest, p_body_digest, p_format, p_seq, p_dependencies, p_rejected, p_rejects,
+            p_packages, p_versions, p_requirements, p_kinds, p_directs)
     ON CONFLICT (instance_id, project) DO UPDATE SET
         digest = EXCLUDED.digest, body_digest = EXCLUDED.body_digest, format = EXCLUDED.format,
         stream_seq = EXCLUDED.stream_seq, dependencies = EXCLUDED.dependencies, rejected = EXCLUDED.rejected,
-        rejects = EXCLUDED.rejects, last_reported_at = now(), changed_at = now()
+        rejects = EXCLUDED.rejects, package_ids = EXCLUDED.package_ids, versions = EXCLUDED.versions,
+        requirements = EXCLUDED.requirements, kinds = EXCLUDED.kinds, directs = EXCLUDED.directs,
+        last_reported_at = now(), changed_at = now()
     WHERE rp.stream_seq < EXCLUDED.stream_seq
     RETURNING rp.id, rp.xmax = 0 INTO pid, inserted;
     IF pid IS NULL THEN
         RETURN QUERY SELECT 'duplicate'::text, NULL::bigint;
         RETURN;
     END IF;
-
-    IF inserted THEN
-        INSERT INTO reported_dependencies (project_id, package_id, version, requirement, kind, direct)
-        SELECT pid, t.package_id, t.version, t.requirement, t.kind, t.direct
-        FROM unnest(p_packages, p_versions, p_requirements, p_kinds, p_directs)
-             AS t (package_id, version, requirement, kind, direct);
-    ELSE
-        old_packages := ARRAY(SELECT DISTINCT d.package_id FROM reported_dependencies d WHERE d.project_id = pid);
-        DELETE FROM reported_dependencies d
-        WHERE d.project_id = pid AND NOT EXISTS (
-            SELECT 1 FROM unnest(p_packages, p_versions) AS t (package_id, version)
-            WHERE t.package_id = d.package_id AND t.version = d.version);
-        INSERT INTO reported_dependencies AS d (project_id, package_id, version, requirement, kind, direct)
-        SELECT pid, t.package_id, t.version, t.requirement, t.kind, t.direct
-        FROM unnest(p_packages, p_versions, p_requirements, p_kinds, p_directs)
-             AS t (package_id, version, requirement, kind, direct)
-        ON CONFLICT ON CONSTRAINT reported_dependencies_pkey DO UPDATE SET
-            requirement = EXCLUDED.requirement, kind = EXCLUDED.kind, direct = EXCLUDED.direct
-        WHERE (d.requirement, d.kind, d.direct) IS DISTINCT FROM (EXCLUDED.requirement, EXCLUDED.kind, EXCLUDED.direct);
-    END IF;
-
-    INSERT INTO usage_events AS e (package_id, instance_id, change)
-    SELECT c.package_id, p_instance, c.change
-    FROM (
-        (SELECT n.package_id, 'added' AS change FROM unnest(p_packages) AS n (package_id)
-         EXCEPT SELECT o.package_id, 'added' FROM unnest(old_packages) AS o (package_id))
-        UNION ALL
-        (SELECT o.package_id, 'dropped' FROM unnest(old_packages) AS o (package_id)
-         EXCEPT SELECT n.package_id, 'dropped' FROM unnest(p_packages) AS n (package_id))
-    ) AS c
-    ORDER BY c.package_id, c.change
-    ON CONFLICT (package_id, instance_id, change) DO UPDATE SET at = EXCLUDED.at;
 
     IF NOT inserted OR cardinality(p_pattern_kinds) > 0 THEN
         WITH wanted AS (
