@@ -7,6 +7,7 @@ to use, which also makes mirrors and private registries work unchanged.
 
 from __future__ import annotations
 
+import configparser
 import logging
 import os
 import pathlib
@@ -52,6 +53,7 @@ def pypi_url(env: Mapping[str, str] = os.environ) -> str:
         (
             ("PIP_INDEX_URL", lambda: env.get("PIP_INDEX_URL")),
             ("pip config", lambda: _run(env, sys.executable, "-m", "pip", "config", "get", "global.index-url")),
+            ("PIP_CONFIG_FILE", lambda: _pip_config_file_index(env)),
             ("pip's default index", _pip_default_index),
         )
     )
@@ -59,6 +61,25 @@ def pypi_url(env: Mapping[str, str] = os.environ) -> str:
         raise errors.ConfigError(f"cannot tell where PyPI is: set {PYPI_URL_ENV}", setting=PYPI_URL_ENV)
     origin, index = found
     return _checked(json_api_root(index), origin=origin, ecosystem="pypi")
+
+
+def _pip_config_file_index(env: Mapping[str, str]) -> str | None:
+    """index-url of the file PIP_CONFIG_FILE names, read directly: some pip releases leave that
+    file out of `pip config get`, though `pip install` honours it."""
+    name = env.get("PIP_CONFIG_FILE")
+    if not name:
+        return None
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(name, encoding="utf-8")
+    except (OSError, configparser.Error) as err:
+        log.warning("cannot read PIP_CONFIG_FILE %s: %s", name, err)
+        return None
+    for section in ("install", "global"):
+        value = parser.get(section, "index-url", fallback=None) or parser.get(section, "index_url", fallback=None)
+        if value:
+            return value
+    return None
 
 
 def json_api_root(index_url: str) -> str:
