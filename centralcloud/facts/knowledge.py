@@ -27,7 +27,7 @@ import msgspec
 from centralcloud.core import clock, ecosystems, errors, names
 from centralcloud.facts import cache
 from centralcloud.facts import pattern_replies as replies
-from centralcloud.patterns import formats, metrics, pair_counts
+from centralcloud.patterns import formats, metrics, pair_counts, usage_counts
 from centralcloud.patterns import report as reports
 from centralcloud.store import db
 from centralcloud.store import patterns as store_patterns
@@ -217,7 +217,7 @@ class Knowledge:
         try:
             transactions = await store_patterns.recompute(
                 self.database, min_instances=self.settings.min_instances, since=self._since(),
-                count_pairs=pair_counts.count,
+                count_usage=usage_counts.count, count_pairs=pair_counts.count, npmi=pair_counts.npmi,
             )
         except BaseException:
             self.dirty.set()

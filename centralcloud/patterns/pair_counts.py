@@ -2,7 +2,7 @@
 
 PostgreSQL aggregates the ~12 million project pairs of 10,000 projects (50 direct dependencies
 each) into ~9 million (instance, pair) groups in a hash table of close to a gigabyte and takes
-half a minute; sorting the same pairs as packed 64-bit keys takes about a second. The store reads
+half a minute; one sort of the same pairs as packed 64-bit keys takes about a second. The store reads
 the items, calls `count`, and writes the kept pairs back in one statement.
 """
 
@@ -28,11 +28,12 @@ def count(*, instances: np.ndarray, projects: np.ndarray, packages: np.ndarray, 
     empty = np.zeros(0, dtype=np.int64)
     if packages.size == 0:
         return PairCounts(a=empty, b=empty, projects=empty, instances=empty)
-    # Dense codes keep a whole (instance, a, b) triple in one int64 so one sort counts it.
+    # Dense codes keep a whole (a, b, instance) triple in one int64, so one sort counts it.
     package_ids, package_code = np.unique(packages, return_inverse=True)
     _, instance_code = np.unique(instances, return_inverse=True)
     width = np.int64(package_ids.size)
-    if (instance_code.max() + 1) * width * width >= 2**63:
+    owners_count = np.int64(instance_code.max()) + 1
+    if owners_count * width * width >= 2**63:
         raise ValueError("too many instances and packages to pack a pair into 64 bits")
     order = np.lexsort((package_code, projects))  # by project, packages ascending inside it
     project_sorted = projects[order]
@@ -49,19 +50,30 @@ def count(*, instances: np.ndarray, projects: np.ndarray, packages: np.ndarray, 
         left, right = np.triu_indices(size, k=1)
         matrix = codes[rows]
         owner = owners[rows[:, 0]][:, None]
-        keys.append(((owner * width + matrix[:, left]) * width + matrix[:, right]).ravel())
+        keys.append(((matrix[:, left] * width + matrix[:, right]) * owners_count + owner).ravel())
     if not keys:
         return PairCounts(a=empty, b=empty, projects=empty, instances=empty)
-    per_instance, per_instance_projects = np.unique(np.concatenate(keys), return_counts=True)
-    pair_key = per_instance % (width * width)
-    # pair_key is sorted within each instance only, so the projects are summed through the inverse.
-    pairs, inverse, pair_instances = np.unique(pair_key, return_inverse=True, return_counts=True)
-    pair_projects = np.bincount(inverse, weights=per_instance_projects).astype(np.int64)
+    # Sorted, each pair's projects are one run and its instances the distinct keys in that run.
+    triples = np.sort(np.concatenate(keys))
+    pair_key = triples // owners_count
+    runs = np.flatnonzero(np.r_[True, pair_key[1:] != pair_key[:-1]])
+    pair_projects = np.diff(np.r_[runs, triples.size])
+    pair_instances = np.add.reduceat(np.r_[True, triples[1:] != triples[:-1]].astype(np.int64), runs)
     kept = pair_instances >= min_instances
-    pairs = pairs[kept]
+    pairs = pair_key[runs][kept]
     return PairCounts(
         a=package_ids[pairs // width].astype(np.int64),
         b=package_ids[pairs % width].astype(np.int64),
-        projects=pair_projects[kept],
-        instances=pair_instances[kept].astype(np.int64),
+        projects=pair_projects[kept].astype(np.int64),
+        instances=pair_instances[kept],
     )
+
+
+def npmi(*, together: np.ndarray, a: np.ndarray, b: np.ndarray, total: int) -> np.ndarray:
+    """NPMI of many pairs at once, as `metrics.npmi` (1 where the pair is in every transaction)."""
+    together = together.astype(np.float64)
+    result = np.ones(together.size)
+    partial = together < total
+    t = together[partial]
+    result[partial] = np.log(t * total / (a[partial].astype(np.float64) * b[partial])) / -np.log(t / total)
+    return result

@@ -111,25 +111,13 @@ async def save_batch(
             row = await tx.fetchrow(
                 "apply_report", item.instance, report.project, report.digest(), item.body_digest, report.format,
                 item.stream_seq, len(deps), report.rejected, _rejects(report),
-                "{" + ",".join([str(ids[(e.ecosystem, e.name)]) for e in deps]) + "}",
-                text_array([e.version or "" for e in deps]), text_array([e.requirement for e in deps]),
-                text_array([e.kind for e in deps]), "{" + ",".join(["t" if e.direct else "f" for e in deps]) + "}",
+                db.number_array([ids[(e.ecosystem, e.name)] for e in deps]),
+                db.text_array([e.version or "" for e in deps]), db.text_array([e.requirement for e in deps]),
+                db.text_array([e.kind for e in deps]), db.bool_array([e.direct for e in deps]),
                 [p.kind for p in report.patterns], [p.name for p in report.patterns],
             )
             results[i] = (row["outcome"], row["project_id"])
     return results
-
-
-def text_array(values: Sequence[str | None]) -> str:
-    """A PostgreSQL array literal of text values (None is NULL).
-
-    A report's arrays go to the database this way: asyncpg checks every element of a list
-    parameter against the abstract collection types, which cost more than the rest of a report."""
-    return "{" + ",".join([
-        "NULL" if value is None
-        else '"' + (value.replace("\\", "\\\\").replace('"', '\\"') if '"' in value or "\\" in value else value) + '"'
-        for value in values
-    ]) + "}"
 
 
 def _rejects(report: reports.Report) -> list[dict[str, Any]]:

@@ -999,70 +999,55 @@ SELECT transactions, computed_at FROM pattern_state;
 SET LOCAL work_mem = '128MB'; SET LOCAL jit = off; DELETE FROM package_pairs; DELETE FROM learned_patterns; DELETE FROM package_usage;
 
 
--- name: note_usage_changes --
--- Note in usage_events the (package, instance) pairs that came or went since the last recompute,
--- for the trend, and remember the pairs in use now.
-WITH now_used AS (
-    SELECT DISTINCT d.package_id, d.instance_id FROM reported_dependencies d
-), came AS (
-    INSERT INTO instance_packages (package_id, instance_id)
-    SELECT n.package_id, n.instance_id FROM now_used n
-    WHERE NOT EXISTS (SELECT 1 FROM instance_packages i WHERE i.package_id = n.package_id AND i.instance_id = n.instance_id)
-    RETURNING instance_packages.package_id, instance_packages.instance_id
-), gone AS (
-    DELETE FROM instance_packages i
-    WHERE NOT EXISTS (SELECT 1 FROM now_used n WHERE n.package_id = i.package_id AND n.instance_id = i.instance_id)
-    RETURNING i.package_id, i.instance_id
-)
+-- name: usage_items --
+-- Every project's dependency arrays, for the recompute: package ids and direct flags in binary
+-- (array_send), read straight into arrays.
+SELECT rp.instance_id, extract(epoch FROM rp.last_reported_at)::float8 AS seen, cardinality(rp.package_ids) AS size,
+       array_send(rp.package_ids) AS packages, array_send(rp.directs) AS directs, rp.versions
+FROM reported_projects rp;
+
+-- name: instance_package_sets --
+-- The packages each instance used at the last recompute (binary, ids ascending).
+SELECT instance_id, array_send(package_ids) AS packages FROM instance_packages;
+
+-- name: note_usage_events --
+-- Note adds and drops found by the recompute ($1 package ids, $2 instances, $3 changes; array literals).
 INSERT INTO usage_events AS e (package_id, instance_id, change)
-SELECT c.package_id, c.instance_id, 'added' FROM came c
-UNION ALL
-SELECT g.package_id, g.instance_id, 'dropped' FROM gone g
+SELECT t.package_id, t.instance_id, t.change
+FROM unnest($1::text::bigint[], $2::text::text[], $3::text::text[]) AS t (package_id, instance_id, change)
+ORDER BY t.package_id, t.instance_id, t.change
 ON CONFLICT (package_id, instance_id, change) DO UPDATE SET at = EXCLUDED.at;
 
--- name: recompute_package_usage --
--- Fill the usage of every reported package: counts, last seen, the versions at least $1 instances
--- share, and the instances that added or dropped it since $2 (a package nobody uses any more
--- keeps a row while its trend is not zero). Instances are grouped by small integers.
-WITH projects AS (
-    SELECT rp.id, rp.last_reported_at AS seen, dense_rank() OVER (ORDER BY rp.instance_id)::integer AS instance
-    FROM reported_projects rp
-), per_project AS (
-    SELECT d.package_id, d.project_id, bool_or(d.direct) AS direct
-    FROM reported_dependencies d GROUP BY d.package_id, d.project_id
-), per_instance AS (
-    SELECT pp.package_id, p.instance, count(*) AS projects, count(*) FILTER (WHERE pp.direct) AS direct_projects,
-           max(p.seen) AS seen
-    FROM per_project pp JOIN projects p ON p.id = pp.project_id
-    GROUP BY pp.package_id, p.instance
-), used AS (
-    SELECT package_id, sum(projects)::integer AS projects, count(*)::integer AS instances,
-           sum(direct_projects)::integer AS direct_projects,
-           count(*) FILTER (WHERE direct_projects > 0)::integer AS direct_instances, max(seen) AS last_seen_at
-    FROM per_instance GROUP BY package_id
-), version_use AS (
-    SELECT v.package_id, jsonb_agg(jsonb_build_object('version', v.version, 'instances', v.instances)
-                                   ORDER BY v.instances DESC, v.version) AS versions
-    FROM (SELECT x.package_id, x.version, count(*) AS instances
-          FROM (SELECT DISTINCT d.package_id, d.version, p.instance
-                FROM reported_dependencies d JOIN projects p ON p.id = d.project_id
-                WHERE d.version <> '') AS x
-          GROUP BY x.package_id, x.version
-          HAVING count(*) >= $1) AS v
-    GROUP BY v.package_id
+-- name: save_instance_packages --
+-- Remember the packages an instance uses now ($1 instance, $2 ids ascending as an array literal).
+INSERT INTO instance_packages (instance_id, package_ids) VALUES ($1, $2::text::bigint[])
+ON CONFLICT (instance_id) DO UPDATE SET package_ids = EXCLUDED.package_ids;
+
+-- name: forget_instance_packages --
+-- Instances with no project left ($1 instances).
+DELETE FROM instance_packages WHERE instance_id = ANY ($1::text[]);
+
+-- name: insert_package_usage --
+-- Write the usage counted by the recompute (array literals: $1 package ids, $2 projects,
+-- $3 instances, $4 direct projects, $5 direct instances, $6 last seen in epoch seconds, $7 the
+-- versions shown as JSON or NULL), with the instances that added or dropped each package since
+-- $8; a package nobody uses any more keeps a row while its trend is not zero.
+WITH used AS (
+    SELECT * FROM unnest($1::text::bigint[], $2::text::integer[], $3::text::integer[], $4::text::integer[],
+                         $5::text::integer[], $6::text::float8[], $7::text::text[])
+        AS u (package_id, projects, instances, direct_projects, direct_instances, last_seen, versions)
 ), trend AS (
     SELECT e.package_id, count(*) FILTER (WHERE e.change = 'added')::integer AS added,
            count(*) FILTER (WHERE e.change = 'dropped')::integer AS dropped
-    FROM usage_events e WHERE e.at >= $2 GROUP BY e.package_id
+    FROM usage_events e WHERE e.at >= $8 GROUP BY e.package_id
 )
 INSERT INTO package_usage (package_id, projects, instances, direct_projects, direct_instances, last_seen_at,
                            versions, added_30d, dropped_30d)
 SELECT coalesce(u.package_id, t.package_id), coalesce(u.projects, 0), coalesce(u.instances, 0),
-       coalesce(u.direct_projects, 0), coalesce(u.direct_instances, 0), u.last_seen_at,
-       coalesce(v.versions, '[]'::jsonb), coalesce(t.added, 0), coalesce(t.dropped, 0)
+       coalesce(u.direct_projects, 0), coalesce(u.direct_instances, 0), to_timestamp(u.last_seen),
+       coalesce(u.versions::jsonb, '[]'::jsonb), coalesce(t.added, 0), coalesce(t.dropped, 0)
 FROM used u
-FULL JOIN trend t ON t.package_id = u.package_id
-LEFT JOIN version_use v ON v.package_id = u.package_id;
+FULL JOIN trend t ON t.package_id = u.package_id;
 
 
 -- name: recompute_transactions --
@@ -1072,34 +1057,6 @@ SELECT true, count(*), now() FROM reported_projects rp
 WHERE true = ANY (rp.directs)
 ON CONFLICT (id) DO UPDATE SET transactions = EXCLUDED.transactions, computed_at = EXCLUDED.computed_at
 RETURNING transactions;
-
--- name: pair_items --
--- The direct (instance, project, package) items the pairs are counted over, as three arrays, with
--- instances as small integers; only packages used directly by at least $1 instances can be in a
--- kept pair. Needs package_usage fresh.
-SELECT coalesce(array_agg(i.instance), '{}') AS instances, coalesce(array_agg(i.project_id), '{}') AS projects,
-       coalesce(array_agg(i.package_id), '{}') AS packages
-FROM (
-    SELECT DISTINCT o.instance, d.project_id, d.package_id
-    FROM reported_dependencies d
-    JOIN (SELECT rp.id, dense_rank() OVER (ORDER BY rp.instance_id)::integer AS instance
-          FROM reported_projects rp) AS o ON o.id = d.project_id
-    JOIN package_usage u ON u.package_id = d.package_id AND u.direct_instances >= $1
-    WHERE d.direct
-) AS i;
-
--- name: insert_package_pairs --
--- Write the counted pairs in one statement ($1 a ids, $2 b ids, $3 projects, $4 instances, a < b);
--- NPMI orders them (docs/patterns.md). Needs package_usage and pattern_state fresh.
-INSERT INTO package_pairs (a, b, projects, instances, npmi)
-SELECT p.a, p.b, p.projects, p.instances,
-       CASE WHEN p.projects >= s.transactions THEN 1.0
-            ELSE ln(p.projects::float8 * s.transactions / (ua.direct_projects::float8 * ub.direct_projects))
-                 / -ln(p.projects::float8 / s.transactions) END
-FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::integer[]) AS p (a, b, projects, instances)
-JOIN package_usage ua ON ua.package_id = p.a
-JOIN package_usage ub ON ub.package_id = p.b
-CROSS JOIN pattern_state s;
 
 -- name: recompute_learned_patterns --
 -- Fill the learned patterns with their counts and the $2 packages most associated with each

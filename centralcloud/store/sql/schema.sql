@@ -371,12 +371,11 @@ CREATE TABLE usage_events (
     PRIMARY KEY (package_id, instance_id, change)
 );
 
--- The (package, instance) pairs in use at the last recompute: the next one notes the difference
--- in usage_events.
+-- The packages each instance used at the last recompute (ids ascending): the next one notes
+-- the difference in usage_events.
 CREATE TABLE instance_packages (
-    package_id   bigint NOT NULL REFERENCES reported_packages (id) ON DELETE CASCADE,
-    instance_id  text NOT NULL,
-    PRIMARY KEY (package_id, instance_id)
+    instance_id  text PRIMARY KEY,
+    package_ids  bigint[] NOT NULL
 );
 
 CREATE TABLE pattern_events (
@@ -415,9 +414,10 @@ CREATE TABLE package_usage (
 );
 CREATE INDEX package_usage_direct_idx ON package_usage (direct_instances DESC, direct_projects DESC);
 
+-- Rewritten whole by each recompute, from reported packages (never deleted): no foreign keys.
 CREATE TABLE package_pairs (
-    a          bigint NOT NULL REFERENCES reported_packages (id) ON DELETE CASCADE,
-    b          bigint NOT NULL REFERENCES reported_packages (id) ON DELETE CASCADE,
+    a          bigint NOT NULL,
+    b          bigint NOT NULL,
     projects   integer NOT NULL,
     instances  integer NOT NULL,
     npmi       double precision NOT NULL,

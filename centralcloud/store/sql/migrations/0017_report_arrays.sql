@@ -3,8 +3,8 @@
 -- reported_dependencies becomes a view with the columns it had (and the instance), so readers
 -- that go through every project keep their shape; a reader that asks about one package finds its
 -- projects through the GIN index on package_ids (team_direct). An instance's adds and drops for
--- the trend are no longer written by each report: the recompute compares the (package, instance)
--- pairs in use with those it saw the time before (instance_packages).
+-- the trend are no longer written by each report: the recompute compares each instance's
+-- packages with those it saw the time before (instance_packages).
 
 ALTER TABLE reported_projects
     ADD COLUMN package_ids bigint[] NOT NULL DEFAULT '{}',
@@ -33,16 +33,21 @@ ALTER TABLE reported_projects
     ADD CONSTRAINT reported_projects_kinds_check CHECK (kinds <@ ARRAY['runtime', 'dev', 'optional', 'peer', 'build']);
 CREATE INDEX reported_projects_packages_idx ON reported_projects USING gin (package_ids);
 
--- The (package, instance) pairs in use at the last recompute: the next one notes the difference
--- in usage_events.
+-- The packages each instance used at the last recompute (ids ascending): the next one notes
+-- the difference in usage_events.
 CREATE TABLE instance_packages (
-    package_id   bigint NOT NULL REFERENCES reported_packages (id) ON DELETE CASCADE,
-    instance_id  text NOT NULL,
-    PRIMARY KEY (package_id, instance_id)
+    instance_id  text PRIMARY KEY,
+    package_ids  bigint[] NOT NULL
 );
-INSERT INTO instance_packages (package_id, instance_id)
-SELECT DISTINCT d.package_id, rp.instance_id
-FROM reported_dependencies d JOIN reported_projects rp ON rp.id = d.project_id;
+INSERT INTO instance_packages (instance_id, package_ids)
+SELECT rp.instance_id, array_agg(DISTINCT d.package_id ORDER BY d.package_id)
+FROM reported_dependencies d JOIN reported_projects rp ON rp.id = d.project_id
+GROUP BY rp.instance_id;
+
+-- The pairs are rewritten whole by each recompute from the reported packages in the same
+-- transaction (and reported packages are never deleted): checking two foreign keys for each of
+-- hundreds of thousands of rows cost more than writing them.
+ALTER TABLE package_pairs DROP CONSTRAINT package_pairs_a_fkey, DROP CONSTRAINT package_pairs_b_fkey;
 
 DROP VIEW team_dependencies;
 DROP TABLE reported_dependencies;
