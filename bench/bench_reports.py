@@ -44,7 +44,9 @@ POOL = 3000
 
 def package_pool(rng: random.Random) -> list[str]:
     ecosystems = ["npm"] * 6 + ["pypi"] * 2 + ["cargo", "hex"]
-    return [f"pkg:{ecosystems[i % len(ecosystems)]}/lib-{i}" for i in range(POOL)]
+    # Hex names take no hyphen.
+    return [f"pkg:{ecosystem}/lib{'_' if ecosystem == 'hex' else '-'}{i}"
+            for i, ecosystem in ((i, ecosystems[i % len(ecosystems)]) for i in range(POOL))]
 
 
 def report(rng: random.Random, pool: list[str], project: str) -> bytes:

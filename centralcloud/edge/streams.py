@@ -59,8 +59,11 @@ class Settings:
     """Deliveries of one report before it is parked as rejected."""
     concurrency: int = 4
     """Transactions (groups of a pulled batch, by instance) run at once per replica."""
-    batch: int = 64
-    """Reports pulled from the stream at once."""
+    batch: int = 200
+    """Reports pulled from the stream at once, at most."""
+    batch_bytes: int = 64 << 20
+    """Bytes a pull should hold at most: with large reports, fewer are pulled at once (going by
+    the sizes of those seen lately)."""
 
 
 def _stream_config(*, name: str, subject: str, settings: Settings, max_age: float, window: float, max_bytes: int) -> api.StreamConfig:
@@ -144,16 +147,22 @@ class ReportConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         # A replica that cannot bind now (its node gone, the consumer's leader moving) keeps trying.
         subscription = await patiently("bind the report consumer", self.subscribe, patience=float("inf"))
+        average = 16 << 10  # bytes per report, as seen lately (a starting guess)
         try:
             while not stop.is_set():
+                size = max(1, min(self.settings.batch, self.settings.batch_bytes // max(average, 1)))
                 try:
-                    batch = await subscription.fetch(batch=self.settings.batch, timeout=1)
+                    batch = await subscription.fetch(batch=size, timeout=1)
                 except TimeoutError:
                     continue
                 except Exception as err:  # the connection reconnects; keep pulling
                     logger.warning("report fetch failed: %s", err, extra={"action": "report_fetch"})
                     await asyncio.sleep(1)
                     continue
+                if batch:
+                    # A decaying maximum: one large report shrinks the next pulls at once.
+                    sizes = [len(msg.data) for msg in batch]
+                    average = max(max(sizes), (3 * average + sum(sizes) // len(sizes)) // 4)
                 # One transaction per group; an instance's reports stay in one group, so two
                 # groups never wait on each other's rows.
                 groups: dict[int, list[Any]] = {}

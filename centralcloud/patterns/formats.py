@@ -200,10 +200,24 @@ def _entry(raw: msgspec.Raw, kind: Any, *, index: int, collector: report.Collect
         return None
 
 
+def _native_whole(raw: msgspec.Raw, collector: report.Collector) -> bool:
+    """The usual report, read in one decode: every entry well typed and every purl readable.
+    False, with nothing added, when any entry is not; then each entry is read on its own and
+    only the bad ones are rejected."""
+    try:
+        dependencies = _decoder(list[native.NativeDependency]).decode(raw)
+    except msgspec.ValidationError:
+        return False
+    return collector.add_all([(d.purl, d.requirement, d.kind, d.direct) for d in dependencies])
+
+
 def _native(envelope: _Envelope, collector: report.Collector) -> object:
     project = _field(envelope.project, str | None, "project") if envelope.project else None
-    dependencies = _list(envelope.dependencies, "dependencies")
-    collector.expect(len(dependencies))
+    if _native_whole(envelope.dependencies, collector):
+        dependencies = []
+    else:
+        dependencies = _list(envelope.dependencies, "dependencies")
+        collector.expect(len(dependencies))
     for raw in dependencies:
         index = collector.count()
         entry = _entry(raw, native.NativeDependency, index=index, collector=collector)

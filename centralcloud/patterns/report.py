@@ -13,7 +13,7 @@ import functools
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import msgspec
@@ -146,12 +146,8 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
         Independent of entry order, format and duplicate entries, since it is taken over the
         merged, sorted set; the project is not part of it (the set is stored per project).
         """
-        rows = [
-            [entry.ecosystem, entry.name, entry.version, entry.requirement, entry.kind, entry.direct]
-            for entry in self.dependencies
-        ]
-        patterns = [[pattern.kind, pattern.name] for pattern in self.patterns]
-        return hashlib.sha256(msgspec.json.encode(["report-v1", rows, patterns])).hexdigest()
+        # Every field of every entry and pattern is encoded (no defaults are left out).
+        return hashlib.sha256(msgspec.json.encode(("report-v2", self.dependencies, self.patterns))).hexdigest()
 
 
 def check_instance(token: str) -> str:
@@ -219,6 +215,11 @@ def merge(entries: Iterable[Entry]) -> tuple[Entry, ...]:
     before that of an indirect one. An entry without a version folds into the only versioned
     entry of the same package when there is exactly one; otherwise it stays on its own.
     """
+    entries = list(entries)
+    keys = [(entry.ecosystem, entry.name, entry.version) for entry in entries]
+    if len(set(keys)) == len(keys) and all(key[2] is not None for key in keys):
+        # The usual report: nothing to combine, and the keys (unique) alone order the entries.
+        return tuple([entry for _, entry in sorted(zip(keys, entries))])
     by_key: dict[tuple[str, str, str | None], Entry] = {}
     for entry in entries:
         key = (entry.ecosystem, entry.name, entry.version)
@@ -313,6 +314,20 @@ class Collector:
                 direct=direct,
             )
         )
+
+    def add_all(self, entries: Sequence[tuple[str, str | None, Kind, bool]]) -> bool:
+        """Add (purl, requirement, kind, direct) entries at once when every purl reads; False, with
+        nothing added, when one does not (the caller then adds them one by one, rejecting that one)."""
+        self.expect(self.seen + len(entries))
+        parsed = [parse_purl(purl) for purl, _, _, _ in entries]
+        if any(type(found) is _Bad for found in parsed):
+            return False
+        self.seen += len(entries)
+        self.entries += [
+            Entry(ecosystem=found[0], name=found[1], version=found[2], requirement=requirement, kind=kind, direct=direct)
+            for found, (_, requirement, kind, direct) in zip(parsed, entries)
+        ]
+        return True
 
     def add_pattern(self, *, kind: str, name: str) -> None:
         self.patterns.add(Pattern(kind=kind.strip().lower(), name=name.strip().lower()))
