@@ -242,7 +242,7 @@ async def test_cluster_survives_a_node_and_a_replica_killed_under_load(
         pool = await asyncpg.connect(database_url)
         try:
             expected_usage = sum(len(deps) for deps in published.acked.values())
-            # Trend events are kept once per (package, instance, change): the packages each instance added.
+            # Trend events are kept once per (package, instance, change): the packages each instance took up.
             expected_added = len({
                 (m.split("-")[0], dep.rpartition("@")[0]) for m, deps in published.acked.items() for dep in deps
             })
@@ -251,6 +251,10 @@ async def test_cluster_survives_a_node_and_a_replica_killed_under_load(
             )
             projects = await pool.fetchval("SELECT count(*) FROM reported_projects")
             stored_ids = await pool.fetchval("SELECT count(DISTINCT stream_seq) FROM reported_projects")
+            # The pattern recompute notes them, shortly after the reports.
+            await eventually(
+                lambda: _at_least(pool, "SELECT count(*) FROM usage_events WHERE change = 'added'", expected_added), timeout=30
+            )
             added = await pool.fetchval("SELECT count(*) FROM usage_events WHERE change = 'added'")
             dependency_rows = await pool.fetchval("SELECT count(*) FROM reported_dependencies")
             rejected = await pool.fetchval("SELECT count(*) FROM rejected_reports")

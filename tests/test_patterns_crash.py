@@ -51,9 +51,13 @@ async def test_sigkill_mid_ingest_loses_none_and_double_counts_none(
                 await asyncio.sleep(0.1)
             assert await database.pool.fetchval("SELECT count(*) FROM reported_projects") == total
             # Every project holds its two packages exactly once, whatever was redelivered; the
-            # trend keeps one "added" per package and instance.
+            # trend keeps one "added" per package and instance, noted by the recompute that follows.
             assert await database.pool.fetchval("SELECT count(*) FROM reported_dependencies") == 2 * total
             added = {(i % 40, f"lib-{i % 11}") for i in range(total)} | {(i % 40, f"crate-{i % 5}") for i in range(total)}
+            for _ in range(300):
+                if await database.pool.fetchval("SELECT count(*) FROM usage_events WHERE change = 'added'") >= len(added):
+                    break
+                await asyncio.sleep(0.1)
             assert await database.pool.fetchval("SELECT count(*) FROM usage_events WHERE change = 'added'") == len(added)
             assert await database.pool.fetchval("SELECT count(*) FROM usage_events WHERE change = 'dropped'") == 0
             assert await database.pool.fetchval("SELECT count(*) FROM rejected_reports") == 0
