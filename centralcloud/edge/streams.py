@@ -61,6 +61,8 @@ class Settings:
     """Transactions (groups of a pulled batch, by instance) run at once per replica."""
     batch: int = 200
     """Reports pulled from the stream at once, at most."""
+    lanes: int = 2
+    """Pull loops per replica, each with its own batch in flight."""
     batch_bytes: int = 64 << 20
     """Bytes a pull should hold at most: with large reports, fewer are pulled at once (going by
     the sizes of those seen lately)."""
@@ -145,6 +147,12 @@ class ReportConsumer:
         return await self.js.pull_subscribe_bind(durable=REPORTS_CONSUMER, stream=REPORTS_STREAM)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Pull and ingest until `stop`, in `lanes` loops: while one lane waits for PostgreSQL, another
+        decodes, as two replicas would (their transactions take instances in one order, so they
+        never deadlock)."""
+        await asyncio.gather(*(self._lane(stop) for _ in range(self.settings.lanes)))
+
+    async def _lane(self, stop: asyncio.Event) -> None:
         # A replica that cannot bind now (its node gone, the consumer's leader moving) keeps trying.
         subscription = await patiently("bind the report consumer", self.subscribe, patience=float("inf"))
         average = 16 << 10  # bytes per report, as seen lately (a starting guess)

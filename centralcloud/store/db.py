@@ -162,6 +162,10 @@ class Executor:
     async def execute(self, name: str, *args: Any) -> str:
         return await self._run("execute", name, *args)
 
+    async def fetchmany(self, name: str, rows: Iterable[Sequence[Any]]) -> list[asyncpg.Record]:
+        """Run a query once per argument row, pipelined in one round trip; every row returned, in order."""
+        return await self._run("fetchmany", name, rows)
+
     async def executemany(self, name: str, rows: Iterable[Sequence[Any]]) -> None:
         await self._run("executemany", name, rows)
 

@@ -54,7 +54,8 @@ async def recompute(database: db.Database, *, min_instances: int, since: dt.date
 
     Every project's dependency arrays are read once; `count_usage` (patterns.usage_counts.count)
     counts the usage and the direct items from them, `count_pairs` (patterns.pair_counts.count)
-    the pairs, and `npmi` scores them. The results go back as array literals and a binary COPY."""
+    the pairs, and `npmi` scores them. Usage goes back as array literals; the pairs are copied in
+    binary into a table of their own, indexed, and swapped in for the old ones at the end."""
     async with database.transaction() as tx:
         if not await tx.fetchval("try_patterns_lock", PATTERNS_LOCK):
             return None
@@ -92,11 +93,13 @@ async def recompute(database: db.Database, *, min_instances: int, since: dt.date
         direct = usage.direct_projects
         scores = npmi(together=counted.projects, a=direct[np.searchsorted(usage.package, counted.a)],
                       b=direct[np.searchsorted(usage.package, counted.b)], total=max(int(transactions), 1))
-        await tx.copy_in("package_pairs", columns=("a", "b", "projects", "instances", "npmi"), data=db.binary_rows((
+        await tx.execute("recompute_learned_patterns", min_instances, ASSOCIATED_PER_PATTERN)
+        await tx.copy_in("package_pairs_next", columns=("a", "b", "projects", "instances", "npmi"), data=db.binary_rows((
             counted.a.astype(np.int64), counted.b.astype(np.int64), counted.projects.astype(np.int32),
             counted.instances.astype(np.int32), scores.astype(np.float64),
         )))
-        await tx.execute("recompute_learned_patterns", min_instances, ASSOCIATED_PER_PATTERN)
+        await tx.execute("index_next_pairs")
+        await tx.execute("swap_pairs")
     return int(transactions)
 
 

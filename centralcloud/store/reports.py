@@ -2,9 +2,9 @@
 
 Reports arrive in batches (one pull from the stream). An identical re-send (same raw body) is
 recognised by its body digest and moves only "last seen", one row per report. The others are
-applied in one transaction per batch, one `apply_report` call each, which writes only what
-differs from the stored set. The project row remembers the JetStream sequence of the last
-message applied, so a redelivered (or older) message changes nothing.
+applied in one transaction per batch, one `apply_report` call each (pipelined in one round
+trip), which writes the project's row with its set. The project row remembers the JetStream
+sequence of the last message applied, so a redelivered (or older) message changes nothing.
 """
 
 from __future__ import annotations
@@ -103,20 +103,24 @@ async def save_batch(
     id when stored) for each, in the order given. Any failure rolls back the whole batch."""
     order = sorted(range(len(items)), key=lambda i: items[i].stream_seq)
     results: list[tuple[Outcome, int | None]] = [("duplicate", None)] * len(items)
+    calls = []
+    for i in order:
+        item = items[i]
+        report, deps = item.report, item.report.dependencies
+        calls.append((
+            item.instance, report.project, report.digest(), item.body_digest, report.format,
+            item.stream_seq, len(deps), report.rejected, _rejects(report),
+            db.number_array([ids[(e.ecosystem, e.name)] for e in deps]),
+            db.text_array([e.version or "" for e in deps]), db.text_array([e.requirement for e in deps]),
+            db.text_array([e.kind for e in deps]), db.bool_array([e.direct for e in deps]),
+            [p.kind for p in report.patterns], [p.name for p in report.patterns],
+        ))
     async with database.transaction() as tx:
         await tx.execute("touch_instances", sorted({item.instance for item in items}))
-        for i in order:
-            item = items[i]
-            report, deps = item.report, item.report.dependencies
-            row = await tx.fetchrow(
-                "apply_report", item.instance, report.project, report.digest(), item.body_digest, report.format,
-                item.stream_seq, len(deps), report.rejected, _rejects(report),
-                db.number_array([ids[(e.ecosystem, e.name)] for e in deps]),
-                db.text_array([e.version or "" for e in deps]), db.text_array([e.requirement for e in deps]),
-                db.text_array([e.kind for e in deps]), db.bool_array([e.direct for e in deps]),
-                [p.kind for p in report.patterns], [p.name for p in report.patterns],
-            )
-            results[i] = (row["outcome"], row["project_id"])
+        # One round trip for the batch: the calls run in stream order, one result row each.
+        rows = await tx.fetchmany("apply_report", calls)
+    for i, row in zip(order, rows, strict=True):
+        results[i] = (row["outcome"], row["project_id"])
     return results
 
 

@@ -414,7 +414,8 @@ CREATE TABLE package_usage (
 );
 CREATE INDEX package_usage_direct_idx ON package_usage (direct_instances DESC, direct_projects DESC);
 
--- Rewritten whole by each recompute, from reported packages (never deleted): no foreign keys.
+-- Built whole beside by each recompute and swapped in, from reported packages (never deleted):
+-- no foreign keys.
 CREATE TABLE package_pairs (
     a          bigint NOT NULL,
     b          bigint NOT NULL,
