@@ -12,7 +12,7 @@ from centralcloud.core import ecosystems, errors
 from centralcloud.store import db, migrations
 
 CODE = pathlib.Path(__file__).resolve().parent.parent / "centralcloud"
-_CALL = re.compile(r"\.(?:fetch|fetchrow|fetchval|execute|executemany)\(\s*\"([a-z_]+)\"")
+_CALL = re.compile(r"\.(?:fetch|fetchrow|fetchval|fetchmany|execute|executemany)\(\s*\"([a-z_]+)\"")
 
 
 def names_used_in_code() -> set[str]:
