@@ -138,13 +138,24 @@ class AdvisoryChecks:
 
     async def coverage(self, *, ecosystem: str, checked_at: dt.datetime | None) -> Coverage:
         """Whether a package whose sources last answered at `checked_at` counts as checked."""
+        fresh = self._fresh(checked_at)
+        if fresh.known or not self.trust_imports:
+            return fresh
+        return self._imported(await store_advisories.import_as_of(self.database, ecosystem=ecosystem))
+
+    def stored_coverage(self, stored: store_packages.StoredPackage) -> Coverage:
+        """`coverage` of a package as read, with the import date that came with it."""
+        fresh = self._fresh(stored.advisories_checked_at)
+        return fresh if fresh.known or not self.trust_imports else self._imported(stored.advisories_import_as_of)
+
+    def _fresh(self, checked_at: dt.datetime | None) -> Coverage:
         if checked_at is not None and (clock.utcnow() - checked_at).total_seconds() <= self.freshness:
             return Coverage(checked_at=checked_at)
-        if self.trust_imports:
-            as_of = await store_advisories.import_as_of(self.database, ecosystem=ecosystem)
-            if as_of is not None:
-                return Coverage(checked_at=None, as_of=as_of)
         return Coverage(checked_at=None)
+
+    @staticmethod
+    def _imported(as_of: dt.datetime | None) -> Coverage:
+        return Coverage(checked_at=None, as_of=as_of)
 
     async def package_coverage(self, ref: names.PackageRef) -> Coverage:
         """`coverage` of a stored package, its bookkeeping read first (unknown when not stored)."""
@@ -171,7 +182,7 @@ class AdvisoryChecks:
             found, undetermined = await advisories.for_package(
                 self.database, ecosystem=ref.ecosystem, name=ref.name, version=latest
             )
-        if not found and not (await self.coverage(ecosystem=ref.ecosystem, checked_at=stored.advisories_checked_at)).known:
+        if not found and not self.stored_coverage(stored).known:
             return None, len(undetermined)
         return len(found), len(undetermined)
 

@@ -199,6 +199,8 @@ class StoredPackage:
     """Whether any stored advisory entry names the package (else none can affect any version)."""
     advisories_checked_at: dt.datetime | None
     """When an advisory source last answered for the package."""
+    advisories_import_as_of: dt.datetime | None = None
+    """The date of the newest imported advisory export covering its ecosystem, if any."""
 
 
 async def load_package(
@@ -214,8 +216,9 @@ async def read_package(
 ) -> StoredPackage | None:
     """The stored package with its advisory bookkeeping, in one round trip when its version list is stored.
 
-    With `for_encoding`, a stored list sent whole is left as the bytes it was stored as
-    (`msgspec.Raw`, which msgspec encodes as is): the reply is then only fit for encoding.
+    With `for_encoding`, a stored list sent whole is left as the bytes it was stored as, and the
+    dependencies as encoded once (`msgspec.Raw`, which msgspec encodes as is): the reply is then
+    only fit for encoding.
     """
     row = await database.fetchrow("get_package", ecosystem, name)
     if row is None:
@@ -234,19 +237,10 @@ async def read_package(
         ]
         total = len(listed)
         listed = listed[:max_versions]
-    declared = _dependencies_decoder.decode(row["latest_dependencies"]) if row["latest_dependencies"] else []
-    declared.sort(key=lambda d: (_KIND_ORDER.get(d.kind, 9), d.name))
-    dependencies = [
-        messages.DependencyInfo(
-            ecosystem=dep.ecosystem,
-            name=dep.name,
-            requirement=dep.requirement,
-            kind=dep.kind,
-            optional=dep.optional,
-            condition=dep.condition,
-        )
-        for dep in declared
-    ]
+    dependencies: Any = []
+    if row["latest_dependencies"]:
+        text = row["latest_dependencies"]
+        dependencies = _declared_encoded(text) if for_encoding else list(_declared(text))
     repository = None
     if row["repo_url"]:
         repository = messages.RepositoryInfo(
@@ -288,8 +282,35 @@ async def read_package(
         ),
     )
     return StoredPackage(
-        reply=reply, advisories_named=row["advisories_named"], advisories_checked_at=row["advisories_synced_at"]
+        reply=reply, advisories_named=row["advisories_named"], advisories_checked_at=row["advisories_synced_at"],
+        advisories_import_as_of=row["advisories_import_as_of"],
     )
+
+
+# A version's dependency list as packages.get sends it is a pure function of the list's stored
+# JSON text, so it is worked out once per distinct text: a popular package read cold again and
+# again costs a dictionary lookup here, not a decode, a sort and a re-encode.
+@functools.lru_cache(maxsize=8192)
+def _declared(text: str) -> tuple[messages.DependencyInfo, ...]:
+    declared = _dependencies_decoder.decode(text)
+    declared.sort(key=lambda d: (_KIND_ORDER.get(d.kind, 9), d.name))
+    return tuple(
+        messages.DependencyInfo(
+            ecosystem=dep.ecosystem,
+            name=dep.name,
+            requirement=dep.requirement,
+            kind=dep.kind,
+            optional=dep.optional,
+            condition=dep.condition,
+        )
+        for dep in declared
+    )
+
+
+@functools.lru_cache(maxsize=8192)
+def _declared_encoded(text: str) -> msgspec.Raw:
+    """`_declared`, encoded as the reply sends it (msgspec writes Raw as is)."""
+    return msgspec.Raw(_encoder.encode(_declared(text)))
 
 
 def downloads_info(row: Mapping[str, Any]) -> messages.DownloadsInfo | None:

@@ -193,7 +193,8 @@ SELECT p.id, p.ecosystem, p.name, p.display_name, p.description, p.keywords, p.c
        l.versions AS version_list, l.total AS versions_total,
        p.advisories_synced_at,
        EXISTS (SELECT 1 FROM advisory_affected f WHERE f.ecosystem = p.ecosystem AND f.name = p.name)
-           AS advisories_named
+           AS advisories_named,
+       (SELECT a.as_of FROM advisory_imports a WHERE a.ecosystem = p.ecosystem) AS advisories_import_as_of
 FROM packages p
 LEFT JOIN repositories r ON r.id = p.repository_id
 LEFT JOIN package_scores s ON s.package_id = p.id
