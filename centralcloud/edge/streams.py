@@ -61,7 +61,7 @@ class Settings:
     """Transactions (groups of a pulled batch, by instance) run at once per replica."""
     batch: int = 200
     """Reports pulled from the stream at once, at most."""
-    lanes: int = 2
+    lanes: int = 3
     """Pull loops per replica, each with its own batch in flight."""
     batch_bytes: int = 64 << 20
     """Bytes a pull should hold at most: with large reports, fewer are pulled at once (going by
