@@ -843,13 +843,23 @@ SELECT 1;
 -- Re-sends whose raw body equals the project's last one: only "last seen" moves, on the project
 -- row and once per instance ($1 instances, $2 body digests, $3 stream sequences); returns the
 -- sequences applied (a message applied already, or a changed body, returns none).
-WITH touched AS (
-    UPDATE reported_projects rp SET last_reported_at = now(), stream_seq = t.seq
-    FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS t (instance_id, body_digest, seq)
-    WHERE rp.instance_id = t.instance_id AND rp.body_digest = t.body_digest AND rp.stream_seq < t.seq
-    RETURNING rp.instance_id, t.seq
+-- Rows another batch holds are skipped, never waited for (that could deadlock with it): a
+-- report so skipped is applied the usual way, which waits its turn.
+WITH target AS (
+    SELECT rp.id, t.seq
+    FROM reported_projects rp
+    JOIN unnest($1::text[], $2::bytea[], $3::bigint[]) AS t (instance_id, body_digest, seq)
+      ON rp.instance_id = t.instance_id AND rp.body_digest = t.body_digest AND rp.stream_seq < t.seq
+    FOR UPDATE OF rp SKIP LOCKED
+), touched AS (
+    UPDATE reported_projects rp SET last_reported_at = now(), stream_seq = target.seq
+    FROM target WHERE rp.id = target.id
+    RETURNING rp.instance_id, target.seq
 ), seen AS (
-    UPDATE instances SET last_seen_at = now() WHERE id IN (SELECT touched.instance_id FROM touched)
+    UPDATE instances i SET last_seen_at = now()
+    FROM (SELECT s.id FROM instances s WHERE s.id IN (SELECT touched.instance_id FROM touched)
+          FOR UPDATE SKIP LOCKED) AS free
+    WHERE i.id = free.id
 )
 SELECT touched.seq FROM touched;
 
