@@ -148,11 +148,18 @@ async def alerts_of(deploy: pathlib.Path, instance: str, urls: list[str]) -> lis
         ))
         pulled = await js.pull_subscribe_bind(durable=settings["alert_consumer"], stream=settings["alert_stream"])
         found = []
+        unready = 0
         while True:
             try:
                 batch = await pulled.fetch(batch=100, timeout=2)
             except (TimeoutError, nats_errors.TimeoutError):
                 return found
+            except nats.js.errors.ServiceUnavailableError:
+                # A consumer just made on a cluster that lost nodes may still be electing its leader.
+                unready += 1
+                assert unready < 30, "the alerts consumer never became available"
+                await asyncio.sleep(0.5)
+                continue
             for message in batch:
                 found.append(json.loads(message.data))
                 await message.ack()
