@@ -155,10 +155,10 @@ class ReportConsumer:
     async def _lane(self, stop: asyncio.Event) -> None:
         # A replica that cannot bind now (its node gone, the consumer's leader moving) keeps trying.
         subscription = await patiently("bind the report consumer", self.subscribe, patience=float("inf"))
-        average = 16 << 10  # bytes per report, as seen lately (a starting guess)
+        recent = 16 << 10  # bytes per report as seen lately: a decaying maximum (a starting guess)
         try:
             while not stop.is_set():
-                size = max(1, min(self.settings.batch, self.settings.batch_bytes // max(average, 1)))
+                size = max(1, min(self.settings.batch, self.settings.batch_bytes // max(recent, 1)))
                 try:
                     batch = await subscription.fetch(batch=size, timeout=1)
                 except TimeoutError:
@@ -168,9 +168,9 @@ class ReportConsumer:
                     await asyncio.sleep(1)
                     continue
                 if batch:
-                    # A decaying maximum: one large report shrinks the next pulls at once.
+                    # One large report shrinks the next pulls at once; small ones grow them slowly.
                     sizes = [len(msg.data) for msg in batch]
-                    average = max(max(sizes), (3 * average + sum(sizes) // len(sizes)) // 4)
+                    recent = max(max(sizes), (3 * recent + sum(sizes) // len(sizes)) // 4)
                 # One transaction per group; an instance's reports stay in one group, so two
                 # groups never wait on each other's rows.
                 groups: dict[int, list[Any]] = {}

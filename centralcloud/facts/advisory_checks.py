@@ -141,21 +141,19 @@ class AdvisoryChecks:
         fresh = self._fresh(checked_at)
         if fresh.known or not self.trust_imports:
             return fresh
-        return self._imported(await store_advisories.import_as_of(self.database, ecosystem=ecosystem))
+        return Coverage(checked_at=None, as_of=await store_advisories.import_as_of(self.database, ecosystem=ecosystem))
 
     def stored_coverage(self, stored: store_packages.StoredPackage) -> Coverage:
         """`coverage` of a package as read, with the import date that came with it."""
         fresh = self._fresh(stored.advisories_checked_at)
-        return fresh if fresh.known or not self.trust_imports else self._imported(stored.advisories_import_as_of)
+        if fresh.known or not self.trust_imports:
+            return fresh
+        return Coverage(checked_at=None, as_of=stored.advisories_import_as_of)
 
     def _fresh(self, checked_at: dt.datetime | None) -> Coverage:
         if checked_at is not None and (clock.utcnow() - checked_at).total_seconds() <= self.freshness:
             return Coverage(checked_at=checked_at)
         return Coverage(checked_at=None)
-
-    @staticmethod
-    def _imported(as_of: dt.datetime | None) -> Coverage:
-        return Coverage(checked_at=None, as_of=as_of)
 
     async def package_coverage(self, ref: names.PackageRef) -> Coverage:
         """`coverage` of a stored package, its bookkeeping read first (unknown when not stored)."""

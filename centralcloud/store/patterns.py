@@ -86,13 +86,14 @@ async def recompute(database: db.Database, *, min_instances: int, since: dt.date
             db.number_array(usage.direct_instances.tolist()), db.number_array(usage.last_seen.tolist()),
             db.text_array(_versions_shown(usage, [v for v in version_code if v])), since,
         )
-        transactions = await tx.fetchval("recompute_transactions")
+        transactions = usage.transactions
+        await tx.execute("save_pattern_state", transactions)
         instance_items, project_items, package_items = usage.pair_items
         counted = count_pairs(instances=instance_items, projects=project_items, packages=package_items,
                               min_instances=min_instances)
         direct = usage.direct_projects
         scores = npmi(together=counted.projects, a=direct[np.searchsorted(usage.package, counted.a)],
-                      b=direct[np.searchsorted(usage.package, counted.b)], total=max(int(transactions), 1))
+                      b=direct[np.searchsorted(usage.package, counted.b)], total=max(transactions, 1))
         await tx.execute("recompute_learned_patterns", min_instances, ASSOCIATED_PER_PATTERN)
         await tx.copy_in("package_pairs_next", columns=("a", "b", "projects", "instances", "npmi"), data=db.binary_rows((
             counted.a.astype(np.int64), counted.b.astype(np.int64), counted.projects.astype(np.int32),
@@ -100,7 +101,7 @@ async def recompute(database: db.Database, *, min_instances: int, since: dt.date
         )))
         await tx.execute("index_next_pairs")
         await tx.execute("swap_pairs")
-    return int(transactions)
+    return transactions
 
 
 def _versions_shown(usage: Any, names: list[str]) -> list[str | None]:

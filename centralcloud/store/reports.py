@@ -61,9 +61,7 @@ class PackageIds:
         known = self._known
         ids: dict[tuple[str, str], int] = {}
         new: list[tuple[str, str]] = []
-        for key in keys:
-            if key in ids:
-                continue
+        for key in dict.fromkeys(keys):
             found = known.get(key)
             if found is None:
                 new.append(key)
@@ -102,7 +100,6 @@ async def save_batch(
     """Apply decoded reports in one transaction, in stream order; (what happened, the project's
     id when stored) for each, in the order given. Any failure rolls back the whole batch."""
     order = sorted(range(len(items)), key=lambda i: items[i].stream_seq)
-    results: list[tuple[Outcome, int | None]] = [("duplicate", None)] * len(items)
     calls = []
     for i in order:
         item = items[i]
@@ -119,9 +116,8 @@ async def save_batch(
         await tx.execute("touch_instances", sorted({item.instance for item in items}))
         # One round trip for the batch: the calls run in stream order, one result row each.
         rows = await tx.fetchmany("apply_report", calls)
-    for i, row in zip(order, rows, strict=True):
-        results[i] = (row["outcome"], row["project_id"])
-    return results
+    applied = {i: (row["outcome"], row["project_id"]) for i, row in zip(order, rows, strict=True)}
+    return [applied[i] for i in range(len(items))]
 
 
 def _rejects(report: reports.Report) -> list[dict[str, Any]]:

@@ -1012,8 +1012,9 @@ DELETE FROM learned_patterns; DELETE FROM package_usage;
 CREATE TABLE package_pairs_next (LIKE package_pairs);
 
 -- name: index_next_pairs --
--- Index the pairs just copied into package_pairs_next: building an index over sorted rows takes a
--- fraction of inserting hundreds of thousands of rows one by one into four indexes.
+-- Index the pairs just copied into package_pairs_next as schema.sql indexes package_pairs: building
+-- an index over sorted rows takes a fraction of inserting hundreds of thousands of rows one by one
+-- into four indexes.
 CREATE UNIQUE INDEX package_pairs_next_pkey ON package_pairs_next (a, b);
 CREATE INDEX package_pairs_next_a_npmi_idx ON package_pairs_next (a, npmi DESC, projects DESC);
 CREATE INDEX package_pairs_next_b_npmi_idx ON package_pairs_next (b, npmi DESC, projects DESC);
@@ -1083,13 +1084,10 @@ FROM used u
 FULL JOIN trend t ON t.package_id = u.package_id;
 
 
--- name: recompute_transactions --
--- Count the transactions (projects with a direct dependency) and note the recompute time.
-INSERT INTO pattern_state (id, transactions, computed_at)
-SELECT true, count(*), now() FROM reported_projects rp
-WHERE true = ANY (rp.directs)
-ON CONFLICT (id) DO UPDATE SET transactions = EXCLUDED.transactions, computed_at = EXCLUDED.computed_at
-RETURNING transactions;
+-- name: save_pattern_state --
+-- Note the transactions the recompute counted (projects with a direct dependency, $1) and its time.
+INSERT INTO pattern_state (id, transactions, computed_at) VALUES (true, $1, now())
+ON CONFLICT (id) DO UPDATE SET transactions = EXCLUDED.transactions, computed_at = EXCLUDED.computed_at;
 
 -- name: recompute_learned_patterns --
 -- Fill the learned patterns with their counts and the $2 packages most associated with each

@@ -424,6 +424,7 @@ CREATE TABLE package_pairs (
     npmi       double precision NOT NULL,
     PRIMARY KEY (a, b)
 );
+-- The recompute builds these indexes again on the table it swaps in (queries.sql, index_next_pairs).
 CREATE INDEX package_pairs_a_npmi_idx ON package_pairs (a, npmi DESC, projects DESC);
 CREATE INDEX package_pairs_b_npmi_idx ON package_pairs (b, npmi DESC, projects DESC);
 CREATE INDEX package_pairs_projects_idx ON package_pairs (projects DESC, instances DESC);
@@ -481,9 +482,9 @@ $$;
 
 -- The team's direct dependencies per project, in the tracked ecosystems (every project).
 CREATE VIEW team_dependencies AS
-SELECT DISTINCT d.project_id, d.instance_id, p.project, k.ecosystem, k.name
-FROM reported_dependencies d
-JOIN reported_projects p ON p.id = d.project_id
+SELECT DISTINCT rp.id AS project_id, rp.instance_id, rp.project, k.ecosystem, k.name
+FROM reported_projects rp
+CROSS JOIN LATERAL unnest(rp.package_ids, rp.directs) AS d (package_id, direct)
 JOIN reported_packages k ON k.id = d.package_id
 WHERE d.direct AND k.ecosystem IN ('npm', 'cargo', 'hex', 'pypi');
 

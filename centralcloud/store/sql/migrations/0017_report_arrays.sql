@@ -61,9 +61,9 @@ CROSS JOIN LATERAL unnest(rp.package_ids, rp.versions, rp.requirements, rp.kinds
 
 -- The team's direct dependencies per project, in the tracked ecosystems (every project).
 CREATE VIEW team_dependencies AS
-SELECT DISTINCT d.project_id, d.instance_id, p.project, k.ecosystem, k.name
-FROM reported_dependencies d
-JOIN reported_projects p ON p.id = d.project_id
+SELECT DISTINCT rp.id AS project_id, rp.instance_id, rp.project, k.ecosystem, k.name
+FROM reported_projects rp
+CROSS JOIN LATERAL unnest(rp.package_ids, rp.directs) AS d (package_id, direct)
 JOIN reported_packages k ON k.id = d.package_id
 WHERE d.direct AND k.ecosystem IN ('npm', 'cargo', 'hex', 'pypi');
 
