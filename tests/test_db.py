@@ -8,11 +8,12 @@ import re
 
 import asyncpg
 
-from centralcloud.core import ecosystems, errors
+from centralcloud.core import deadlines, ecosystems, errors, model
 from centralcloud.store import db, migrations
+from centralcloud.store import packages as store
 
 CODE = pathlib.Path(__file__).resolve().parent.parent / "centralcloud"
-_CALL = re.compile(r"\.(?:fetch|fetchrow|fetchval|fetchmany|execute|executemany)\(\s*\"([a-z_]+)\"")
+_CALL = re.compile(r"\.(?:fetch|fetchrow|fetchval|fetchmany|execute|executemany|lookup)\(\s*\"([a-z_]+)\"")
 
 
 def names_used_in_code() -> set[str]:
@@ -24,7 +25,7 @@ def names_used_in_code() -> set[str]:
 
 def test_every_query_the_code_names_exists() -> None:
     used = names_used_in_code()
-    assert "get_package" in used  # the scan itself works
+    assert "get_packages" in used  # the scan itself works
     missing = used - set(db.queries())
     assert not missing, f"queries used in code but missing from queries.sql: {sorted(missing)}"
 
@@ -137,3 +138,88 @@ async def test_driver_errors_are_translated(database: db.Database) -> None:
         assert "UniqueViolation" in err.message
     else:
         raise AssertionError("a unique violation passed silently")
+
+
+# Lookups: keys asked together, read in one statement ---------------------------------------------
+
+
+async def _stored(database: db.Database, *names: str) -> None:
+    for name in names:
+        facts = model.PackageFacts(
+            ecosystem="npm", name=name, display_name=name, latest_version="1.0.0",
+            versions=(model.Version(number="1.0.0"),),
+        )
+        await store.save_package(database, facts, etag=None, last_modified=None)
+
+
+async def test_lookups_asked_together_share_statements_and_each_key_gets_its_own_row(
+    database: db.Database, monkeypatch
+) -> None:
+    await _stored(database, "alpha", "beta", "gamma")
+    batches: list[list[str]] = []
+    fetch = database.fetch
+
+    async def counted(name: str, *args: object) -> list[asyncpg.Record]:
+        if name == "get_packages":
+            batches.append(list(args[1]))  # type: ignore[call-overload]
+        return await fetch(name, *args)
+
+    monkeypatch.setattr(database, "fetch", counted)
+    keys = ["alpha", "beta", "gamma", "missing", "alpha"] * 8
+    rows = await asyncio.gather(*(database.lookup("get_packages", "npm", key) for key in keys))
+    for key, row in zip(keys, rows):
+        if key == "missing":
+            assert row is None
+        else:
+            assert row is not None and row["name"] == key and row["latest_version"] == "1.0.0"
+    # Every key asked was read (the repeated ones too), in fewer statements than keys.
+    assert sorted(sum(batches, [])) == sorted(keys)
+    assert 1 <= len(batches) < len(keys) / 4, [len(batch) for batch in batches]
+    # One key alone is still answered, in a statement of its own.
+    batches.clear()
+    alone = await database.lookup("get_packages", "npm", "beta")
+    assert alone is not None and alone["name"] == "beta" and batches == [["beta"]]
+
+
+async def test_a_lookup_waits_only_within_its_own_budget(database: db.Database) -> None:
+    await _stored(database, "alpha")
+    async with database.pool.acquire() as holder, holder.transaction():
+        await holder.execute("LOCK TABLE packages IN ACCESS EXCLUSIVE MODE")  # every read of packages waits
+
+        async def hurried() -> float:
+            started = asyncio.get_running_loop().time()
+            with deadlines.within(0.3):
+                try:
+                    await database.lookup("get_packages", "npm", "alpha")
+                except errors.DatabaseUnavailable:
+                    return asyncio.get_running_loop().time() - started
+            raise AssertionError("a lookup went past its deadline")
+
+        patient = asyncio.create_task(database.lookup("get_packages", "npm", "alpha"))  # no deadline: the sync's way
+        took = await hurried()
+        assert 0.25 <= took < 1.0
+        assert not patient.done()
+    # The lock is gone: the patient caller, batched with the hurried one, gets its row.
+    row = await asyncio.wait_for(patient, 5)
+    assert row is not None and row["name"] == "alpha"
+
+
+async def test_a_failed_batch_fails_each_of_its_callers_with_a_database_error(database: db.Database) -> None:
+    await _stored(database, "alpha")
+    results = await asyncio.gather(
+        database.lookup("get_packages", "npm", "alpha"),
+        database.lookup("get_packages", "npm", 42),  # not text: the statement cannot be sent
+        return_exceptions=True,
+    )
+    assert all(isinstance(result, errors.DatabaseError) for result in results), results
+    # Later lookups are unaffected.
+    row = await database.lookup("get_packages", "npm", "alpha")
+    assert row is not None and row["name"] == "alpha"
+
+
+async def test_a_lookup_inside_a_transaction_reads_on_its_connection(database: db.Database) -> None:
+    async with database.transaction() as transaction:
+        await _stored(transaction, "delta")  # type: ignore[arg-type]
+        row = await transaction.lookup("get_packages", "npm", "delta")
+        assert row is not None and row["name"] == "delta"  # seen before commit: same connection
+        assert await transaction.lookup("get_packages", "npm", "missing") is None

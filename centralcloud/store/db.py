@@ -162,6 +162,11 @@ class Executor:
     async def execute(self, name: str, *args: Any) -> str:
         return await self._run("execute", name, *args)
 
+    async def lookup(self, name: str, *key: Any) -> asyncpg.Record | None:
+        """The row of one key from a lookup query (see `Lookups`), or None when it has none."""
+        rows = await self.fetch(name, *([part] for part in key))
+        return rows[0] if rows else None
+
     async def fetchmany(self, name: str, rows: Iterable[Sequence[Any]]) -> list[asyncpg.Record]:
         """Run a query once per argument row, pipelined in one round trip; every row returned, in order."""
         return await self._run("fetchmany", name, rows)
@@ -188,6 +193,7 @@ class Database(Executor):
         self.pool = pool
         self.dsn = dsn
         """Where the pool connects (other service processes connect there too)."""
+        self._lookups: dict[str, Lookups] = {}
 
     @classmethod
     async def connect(
@@ -239,6 +245,13 @@ class Database(Executor):
                     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
                         connection.terminate()  # its locks go with its session
 
+    async def lookup(self, name: str, *key: Any) -> asyncpg.Record | None:
+        """The row of one key, read in a batch with the other keys asked at the same time (see `Lookups`)."""
+        lookups = self._lookups.get(name)
+        if lookups is None:
+            lookups = self._lookups[name] = Lookups(self, name)
+        return await lookups.get(*key)
+
     async def ping(self, *, timeout: float) -> None:
         """Ask PostgreSQL for a trivial answer within `timeout` seconds (DatabaseError if not)."""
         with deadlines.within(timeout):
@@ -251,6 +264,91 @@ class Database(Executor):
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.pool.close()
+
+
+class Lookups:
+    """Reads by key that arrive together, answered by one statement per batch.
+
+    A read joins the batch of every key asked in the same turn of the event loop. While
+    `concurrency` batches are running, keys wait for the next one, so under load a batch holds
+    many keys and PostgreSQL parses, plans and answers one statement for them instead of one
+    each, and this process sends one query and takes one connection. At rest a batch is the one
+    key asked, sent on the next turn.
+
+    Every key asked is read as asked: a key asked twice is looked up twice.
+
+    The named query takes one array per part of the key and returns, with each row it finds,
+    the 1-based position of its key in those arrays as `lookup_index`; a key it finds nothing
+    for reads as None. Each caller waits within its own budget (`Executor.budget`: the request's
+    deadline, `query_timeout`), and a batch runs within the longest budget among its callers,
+    so a stalled PostgreSQL costs each request its usual quick 503.
+    """
+
+    def __init__(self, database: Database, name: str, *, concurrency: int = 4, max_batch: int = 64) -> None:
+        self._database = database
+        self._name = name
+        self._concurrency = concurrency
+        self._max_batch = max_batch
+        self._pending: list[tuple[tuple[Any, ...], asyncio.Future[Any], float | None]] = []
+        self._running: set[asyncio.Task[None]] = set()
+        self._scheduled = False
+
+    async def get(self, *key: Any) -> asyncpg.Record | None:
+        limit = self._database.budget()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((key, future, limit))
+        if not self._scheduled and len(self._running) < self._concurrency:
+            self._scheduled = True
+            loop.call_soon(self._dispatch)
+        if limit is None:
+            return await future
+        try:
+            async with asyncio.timeout(limit):
+                return await future
+        except TimeoutError as err:
+            raise _translate(err) from err
+
+    def _dispatch(self) -> None:
+        self._scheduled = False
+        loop = asyncio.get_running_loop()
+        while self._pending and len(self._running) < self._concurrency:
+            batch = [item for item in self._pending[: self._max_batch] if not item[1].done()]
+            del self._pending[: self._max_batch]
+            if batch:
+                task = loop.create_task(self._read(batch), context=deadlines.detached())
+                self._running.add(task)
+                task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        if self._pending and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._dispatch)
+
+    async def _read(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any], float | None]]) -> None:
+        limits = [limit for _, _, limit in batch]
+        limit = None if None in limits else max(limits)  # type: ignore[type-var]
+        columns = [list(part) for part in zip(*(key for key, _, _ in batch))]
+        try:
+            if limit is None:
+                rows = await self._database.fetch(self._name, *columns)
+            else:
+                with deadlines.within(limit):
+                    rows = await self._database.fetch(self._name, *columns)
+        except BaseException as err:
+            for _, future, _ in batch:
+                if not future.done():
+                    future.set_exception(err if isinstance(err, Exception) else errors.DatabaseUnavailable(
+                        "the read was stopped before PostgreSQL answered", retry_after=1.0
+                    ))
+            if not isinstance(err, Exception):
+                raise
+            return
+        found = {row["lookup_index"]: row for row in rows}
+        for index, (_, future, _) in enumerate(batch, 1):
+            if not future.done():
+                future.set_result(found.get(index))
 
 
 # Many values in one parameter --------------------------------------------------------------------

@@ -220,7 +220,7 @@ async def read_package(
     dependencies as encoded once (`msgspec.Raw`, which msgspec encodes as is): the reply is then
     only fit for encoding.
     """
-    row = await database.fetchrow("get_package", ecosystem, name)
+    row = await database.lookup("get_packages", ecosystem, name)
     if row is None:
         return None
     listed: Any

@@ -177,12 +177,13 @@ SELECT pkg.id, NULL::uuid[] AS missing FROM pkg, settings
 UNION ALL
 SELECT NULL, array_agg(l.digest) FROM lists l WHERE l.list IS NULL HAVING count(*) > 0;
 
--- name: get_package --
--- One package's stored facts in one round trip: the dependencies declared by its latest version,
--- its encoded version list (NULL for a package stored before lists were kept), and what the
--- advisories answer needs to skip its own queries for a package no advisory names
--- ($1 ecosystem, $2 name).
-SELECT p.id, p.ecosystem, p.name, p.display_name, p.description, p.keywords, p.classifiers, p.licenses,
+-- name: get_packages --
+-- Packages' stored facts, each in one row: the dependencies declared by its latest version, its
+-- encoded version list (NULL for a package stored before lists were kept), and what the
+-- advisories answer needs to skip its own queries for a package no advisory names ($1
+-- ecosystems, $2 names; a lookup: each row names its key's position as lookup_index).
+SELECT k.lookup_index,
+       p.id, p.ecosystem, p.name, p.display_name, p.description, p.keywords, p.classifiers, p.licenses,
        p.homepage, p.repository_url, p.documentation_url, p.latest_version, p.deprecated,
        p.deprecated_reason, p.downloads, p.recent_downloads, p.synced_at,
        r.url AS repo_url, r.stars, r.forks, r.open_issues, r.pushed_at, r.archived,
@@ -195,12 +196,12 @@ SELECT p.id, p.ecosystem, p.name, p.display_name, p.description, p.keywords, p.c
        EXISTS (SELECT 1 FROM advisory_affected f WHERE f.ecosystem = p.ecosystem AND f.name = p.name)
            AS advisories_named,
        (SELECT a.as_of FROM advisory_imports a WHERE a.ecosystem = p.ecosystem) AS advisories_import_as_of
-FROM packages p
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k (ecosystem, name, lookup_index)
+JOIN packages p ON p.ecosystem = k.ecosystem AND p.name = k.name
 LEFT JOIN repositories r ON r.id = p.repository_id
 LEFT JOIN package_scores s ON s.package_id = p.id
 LEFT JOIN package_downloads dl ON dl.package_id = p.id
-LEFT JOIN package_version_lists l ON l.package_id = p.id
-WHERE p.ecosystem = $1 AND p.name = $2;
+LEFT JOIN package_version_lists l ON l.package_id = p.id;
 
 -- name: get_versions --
 -- Every stored version of a package, newest publication first, in the order the stored version
