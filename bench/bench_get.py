@@ -121,7 +121,11 @@ def describe(label: str, elapsed: float, latencies: list[float]) -> dict[str, fl
 async def service(client: nats.NATS, the_catalog: catalog.Catalog, *, concurrency: int) -> AsyncIterator[None]:
     """The packages endpoints over `the_catalog`, for the time of one scenario."""
     limits = endpoint.Limits(max_concurrency=concurrency)
-    svc = await endpoint.start(client, handlers=handlers.Handlers(the_catalog).table(), limits=limits, queue_group="bench")
+    table = handlers.Handlers(the_catalog)
+    # As `centralcloud serve` starts it: cached answers are sent before a task or a slot is taken.
+    svc = await endpoint.start(
+        client, handlers=table.table(), cached=table.cached_table(), limits=limits, queue_group="bench"
+    )
     await client.flush()
     try:
         yield
