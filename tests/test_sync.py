@@ -15,6 +15,7 @@ from centralcloud.facts import advisories, cache, catalog, knowledge
 from centralcloud.jobs import schedule
 from centralcloud.store import db
 from centralcloud.store import packages as store
+from centralcloud.jobs import packages as sync_packages
 from centralcloud.jobs import runner as sync
 from centralcloud.sources import http, npm
 from centralcloud.wire import subjects
@@ -127,10 +128,45 @@ async def test_a_whole_run(world: World) -> None:
 
     # Second run: everything unchanged costs a 304 and writes nothing but synced_at.
     versions_before = await world.database.pool.fetchval("SELECT count(*) FROM versions")
+    score_rows = "SELECT package_id, xmin::text AS written, score, parts FROM package_scores ORDER BY package_id"
+    scores_before = await world.database.pool.fetch(score_rows)
     again = await run_once(world.job(depth=2))
     assert again["counts"]["npm"] == {"checked": 5, "unchanged": 4, "updated": 0, "failed": 1}
     assert await world.database.pool.fetchval("SELECT count(*) FROM versions") == versions_before
+    # A score that came out the same was not written again. (Release ages are kept to 0.01 day, so
+    # one may rarely move between the two runs; that one is rewritten.)
+    scores_after = await world.database.pool.fetch(score_rows)
+    assert [row["package_id"] for row in scores_after] == [row["package_id"] for row in scores_before]
+    same = [(old, new) for old, new in zip(scores_before, scores_after)
+            if (old["score"], old["parts"]) == (new["score"], new["parts"])]
+    assert same and all(old["written"] == new["written"] for old, new in same)
     assert world.registry.received("/app-a")[-1].headers.get("If-None-Match") == '"a1"'
+
+
+async def test_a_run_that_writes_many_packages_leaves_fresh_planner_statistics(world: World, monkeypatch) -> None:
+    await seed(world.database)
+
+    async def analyzed() -> int:
+        return await world.database.pool.fetchval(
+            "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'versions'"
+        )
+
+    monkeypatch.setattr(sync_packages, "ANALYZE_AFTER", 4)
+    before = await analyzed()
+    status = await run_once(world.job(depth=2))
+    assert status["counts"]["npm"]["updated"] == 4
+    for _ in range(50):  # the statistics collector reports with a short delay
+        if await analyzed() > before:
+            break
+        await asyncio.sleep(0.1)
+    assert await analyzed() == before + 1
+    planned = await world.database.pool.fetchval("SELECT reltuples FROM pg_class WHERE relname = 'versions'")
+    assert planned == await world.database.pool.fetchval("SELECT count(*) FROM versions")
+    # A run that changes fewer packages leaves it to autovacuum.
+    again = await run_once(world.job(depth=2))
+    assert again["counts"]["npm"]["updated"] == 0
+    await asyncio.sleep(0.7)
+    assert await analyzed() == before + 1
 
 
 async def test_explicit_packages_only(world: World) -> None:

@@ -14,6 +14,8 @@ from centralcloud.store import runs
 logger = logging.getLogger(__name__)
 
 NAME = "syncing"
+ANALYZE_AFTER = 1000
+"""Packages stored or changed in one run after which the facts tables are analyzed at once."""
 _VALIDATOR_CHUNK = 5000
 _TOUCH_BATCH = 500
 _TOUCH_INTERVAL = 1.0
@@ -21,6 +23,18 @@ _TOUCH_INTERVAL = 1.0
 
 
 async def run(job: run_progress.Run) -> None:
+    """The asked-for packages, or everything in use; then fresh planner statistics after a large write."""
+    before = sum(counts.updated for counts in job.progress.counts.values())
+    await refresh(job)
+    written = sum(counts.updated for counts in job.progress.counts.values()) - before
+    if written >= ANALYZE_AFTER:
+        # PostgreSQL's statistics follow a large write only when autovacuum comes round, which a
+        # server may do late or never; plans made on stale ones (a table thought empty after a
+        # first bulk load) cost the next run's every write.
+        await store.analyze(job.database)
+
+
+async def refresh(job: run_progress.Run) -> None:
     """The asked-for packages; otherwise everything in use, a dependency level at a time."""
     if job.packages:
         # A resumed run does not fetch again what it stored (or found unchanged) before it stopped.

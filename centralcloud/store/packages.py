@@ -169,6 +169,11 @@ _versions_decoder = msgspec.json.Decoder(list[messages.VersionInfo])
 _KIND_ORDER = {"runtime": 0, "peer": 1, "optional": 2, "build": 3, "dev": 4}
 
 
+async def analyze(database: db.Executor) -> None:
+    """Refresh PostgreSQL's statistics of the package facts tables."""
+    await database.execute("analyze_facts")
+
+
 async def touch(database: db.Executor, refs: Iterable[tuple[str, str]]) -> None:
     """Mark packages checked and unchanged (a 304 from their registry)."""
     refs = list(refs)

@@ -203,6 +203,10 @@ LEFT JOIN package_scores s ON s.package_id = p.id
 LEFT JOIN package_downloads dl ON dl.package_id = p.id
 LEFT JOIN package_version_lists l ON l.package_id = p.id;
 
+-- name: analyze_facts --
+-- Fresh planner statistics for the package facts tables, after the sync wrote many packages.
+ANALYZE packages, versions, dependencies, package_version_lists;
+
 -- name: get_versions --
 -- Every stored version of a package, newest publication first, in the order the stored version
 -- lists keep (for a package stored before they were kept) ($1 package_id).
@@ -469,7 +473,9 @@ WHERE p.ecosystem = ANY ($1::text[]);
 
 -- name: upsert_scores --
 -- Store many quality scores at once. $1 package ids, $2 scores, $3 popularity, $4 maintenance,
--- $5 security, $6 community, $7 parts (one JSON object text per package).
+-- $5 security, $6 community, $7 parts (one JSON object text per package). A score that came out
+-- as stored is left alone (rewriting it would only leave a dead row behind), so computed_at says
+-- when the score last changed.
 INSERT INTO package_scores AS s (package_id, score, popularity, maintenance, security, community, parts, computed_at)
 SELECT t.id, t.score, t.popularity, t.maintenance, t.security, t.community, t.parts::jsonb, now()
 FROM unnest($1::bigint[], $2::float8[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::text[])
@@ -477,7 +483,10 @@ FROM unnest($1::bigint[], $2::float8[], $3::float8[], $4::float8[], $5::float8[]
 ON CONFLICT (package_id) DO UPDATE SET
     score = EXCLUDED.score, popularity = EXCLUDED.popularity, maintenance = EXCLUDED.maintenance,
     security = EXCLUDED.security, community = EXCLUDED.community, parts = EXCLUDED.parts,
-    computed_at = now();
+    computed_at = now()
+WHERE (s.score, s.popularity, s.maintenance, s.security, s.community, s.parts)
+      IS DISTINCT FROM (EXCLUDED.score, EXCLUDED.popularity, EXCLUDED.maintenance, EXCLUDED.security,
+                        EXCLUDED.community, EXCLUDED.parts);
 
 -- name: forget_stale_requests --
 -- Drop requests nobody repeated within the retention ($1 cutoff).
