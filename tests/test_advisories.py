@@ -74,7 +74,8 @@ async def running(database: db.Database, nats_url: str) -> AsyncIterator[Running
         server.add("/api/v1/crates/tokio", Reply.fixture("cargo/tokio.json"))
         server.add("/api/packages/phoenix", Reply.fixture("hex/phoenix.json"))
         server.add("/api/packages/phoenix/releases/1.7.14", Reply.fixture("hex/phoenix-1.7.14.json"))
-        server.add("/repos/expressjs/express", Reply.fixture("github/express.json"))
+        # GitHub answers late: an answer that waited for it would carry its facts.
+        server.add("/repos/expressjs/express", Reply.fixture("github/express.json", delay=0.5))
         server.add_handler("/v1/query", osv_query(osv_records()))
         server.add("/-/npm/v1/security/advisories/bulk", Reply.fixture("npm-audit/bulk.json"), method="POST")
         the_catalog = catalog.Catalog(
