@@ -274,7 +274,7 @@ if __name__ == "__main__":
     parser.add_argument("--big-versions", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--profile", action="store_true", help="profile the one-new-version run (cProfile)")
-    parser.add_argument("--uvloop", action="store_true", help="run on uvloop, as `centralcloud serve` does when installed")
+    parser.add_argument("--uvloop", action="store_true", help="run on uvloop (pip install uvloop) instead of asyncio's loop, which `centralcloud serve` runs on")
     arguments = parser.parse_args()
     if arguments.uvloop:
         import uvloop
