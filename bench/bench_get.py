@@ -6,15 +6,17 @@ Starts what it needs (embedded PostgreSQL and nats-server unless CENTRALCLOUD_TE
 service in this process, then measures, in the same run:
 
   * baseline: a no-op nats.micro endpoint replying with the very bytes packages.get sends,
-  * packages.get for a package already in the cache, and
-  * packages.get with the read cache off (cold: every request reads PostgreSQL),
+  * packages.get for a package already in the cache,
+  * packages.get with the read cache off (cold: every request reads PostgreSQL), and
+  * the same for 256 packages asked in turn (cold-distinct: the registry serves the same
+    packument under each name, so replies differ from express's only in the name),
 
 each driven by the same number of concurrent requesters over separate connections; then the
 cold path again, served by `centralcloud serve --workers N` in processes of its own for each
 N given (1 and 2 by default). Prints requests per second, p50/p99 latency, and the ratios
 against the baseline.
 
-    python bench/bench_get.py [--requests 20000] [--concurrency 64] [--paths cached,cold] [--workers 1,2]
+    python bench/bench_get.py [--requests 20000] [--concurrency 64] [--paths cached,cold,cold-distinct] [--workers 1,2]
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ import servers
 from centralcloud.edge import endpoint, handlers
 from centralcloud.facts import cache, catalog
 from centralcloud.sources import http, npm
+
+DISTINCT = 256
+"""Packages the cold-distinct path asks for in turn."""
 
 FIXTURE = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "npm" / "express.json"
 
@@ -82,7 +87,11 @@ async def registry() -> tuple[aiohttp.web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
-async def drive(url: str, subject: str, payload: bytes, *, requests: int, concurrency: int) -> tuple[float, list[float]]:
+async def drive(
+    url: str, subject: str, payload: bytes | list[bytes], *, requests: int, concurrency: int
+) -> tuple[float, list[float]]:
+    """Send `requests` requests from `concurrency` requesters; a list of payloads is sent in turn."""
+    payloads = payload if isinstance(payload, list) else [payload]
     clients = [await nats.connect(url) for _ in range(min(concurrency, 8))]
     latencies: list[float] = []
     remaining = requests
@@ -93,7 +102,7 @@ async def drive(url: str, subject: str, payload: bytes, *, requests: int, concur
         while remaining > 0:
             remaining -= 1
             started = time.perf_counter()
-            reply = await client.request(subject, payload, timeout=30)
+            reply = await client.request(subject, payloads[remaining % len(payloads)], timeout=30)
             latencies.append(time.perf_counter() - started)
             if reply.headers and reply.headers.get(micro_request.ERROR_CODE_HEADER):
                 raise RuntimeError(f"error reply: {reply.data[:200]!r}")
@@ -224,6 +233,11 @@ async def main(requests: int, concurrency: int, max_versions: int, paths: list[s
         client = await nats.connect(nats_url)
         stack.push_async_callback(client.close)
         payload = json.dumps({"ecosystem": "npm", "name": "express", "max_versions": max_versions}).encode()
+        # The same packument under other names: as many distinct packages as a batch can hold and more.
+        distinct = [
+            json.dumps({"ecosystem": "npm", "name": f"express-{i}", "max_versions": max_versions}).encode()
+            for i in range(DISTINCT)
+        ]
         async with service(client, make_catalog(0), concurrency=concurrency):
             warm = await client.request("centralcloud.packages.get", payload, timeout=30)  # fetched and stored
             assert not (warm.headers or {}).get(micro_request.ERROR_CODE_HEADER), warm.data
@@ -241,11 +255,16 @@ async def main(requests: int, concurrency: int, max_versions: int, paths: list[s
                 "no-op, same bytes", *await drive(nats_url, "bench.noop", b"{}", requests=requests, concurrency=concurrency)
             )
         for path in paths:
+            asked: bytes | list[bytes] = distinct if path == "cold-distinct" else payload
             async with service(client, make_catalog(3600 if path == "cached" else 0), concurrency=concurrency):
-                await drive(nats_url, "centralcloud.packages.get", payload, requests=min(500, requests), concurrency=concurrency)
+                if path == "cold-distinct":
+                    for one in distinct:  # fetched and stored
+                        stored_reply = await client.request("centralcloud.packages.get", one, timeout=30)
+                        assert not (stored_reply.headers or {}).get(micro_request.ERROR_CODE_HEADER), stored_reply.data
+                await drive(nats_url, "centralcloud.packages.get", asked, requests=min(500, requests), concurrency=concurrency)
                 figures = describe(
                     f"packages.get ({path})",
-                    *await drive(nats_url, "centralcloud.packages.get", payload, requests=requests, concurrency=concurrency),
+                    *await drive(nats_url, "centralcloud.packages.get", asked, requests=requests, concurrency=concurrency),
                 )
             ratio(f"packages.get ({path})", figures, noop_figures)
         for count in worker_counts:
@@ -267,7 +286,11 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--max-versions", type=int, default=1000, help="versions per reply (the request's default: all)")
-    parser.add_argument("--paths", default="cached,cold", help="comma-separated: cached, cold (in this process)")
+    parser.add_argument(
+        "--paths", default="cached,cold,cold-distinct",
+        help="comma-separated, in this process: cached, cold (express every time), cold-distinct "
+        f"({DISTINCT} packages asked in turn, each read from PostgreSQL)",
+    )
     parser.add_argument(
         "--workers", default="1,2", help="comma-separated counts of `serve --workers N` to measure cold, or empty for none"
     )
