@@ -292,11 +292,8 @@ async def read_package(
     )
 
 
-# A version's dependency list as packages.get sends it is a pure function of the list's stored
-# JSON text, so it is worked out once per distinct text: a popular package read cold again and
-# again costs a dictionary lookup here, not a decode, a sort and a re-encode.
-@functools.lru_cache(maxsize=8192)
 def _declared(text: str) -> tuple[messages.DependencyInfo, ...]:
+    """A version's dependency list (its stored JSON text) as packages.get sends it."""
     declared = _dependencies_decoder.decode(text)
     declared.sort(key=lambda d: (_KIND_ORDER.get(d.kind, 9), d.name))
     return tuple(
@@ -312,6 +309,9 @@ def _declared(text: str) -> tuple[messages.DependencyInfo, ...]:
     )
 
 
+# The encoded list is a pure function of the stored text, so it is worked out once per distinct
+# text: a popular package read cold again and again costs a dictionary lookup here, not a
+# decode, a sort and a re-encode. (Bytes, so no caller can change what the cache holds.)
 @functools.lru_cache(maxsize=8192)
 def _declared_encoded(text: str) -> msgspec.Raw:
     """`_declared`, encoded as the reply sends it (msgspec writes Raw as is)."""

@@ -51,3 +51,16 @@ def test_matches_reference_on_random_sets(seed: int) -> None:
                 expected[(low, high)] = (usage.projects, len(usage.instances))
         assert expected
         assert counted(items, min_instances=threshold) == expected
+
+
+def test_npmi_of_many_pairs_agrees_with_the_reference() -> None:
+    rng = random.Random(7)
+    total = 50
+    cases = [(total, total, total), (1, 1, 1), (3, 40, 5)]  # a pair in every transaction scores 1
+    for _ in range(200):
+        a, b = rng.randrange(1, total + 1), rng.randrange(1, total + 1)
+        cases.append((rng.randrange(1, min(a, b) + 1), a, b))
+    together, a, b = (np.array(column, dtype=np.int64) for column in zip(*cases))
+    scores = pair_counts.npmi(together=together, a=a, b=b, total=total)
+    expected = [metrics.npmi(together=t, a=x, b=y, total=total) for t, x, y in cases]
+    assert scores.tolist() == pytest.approx(expected)
